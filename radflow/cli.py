@@ -1,0 +1,120 @@
+"""The `radflow` command line. Heavy modules are imported inside each command, so `--help` is fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radflow.errors import user_errors
+
+app = typer.Typer(
+    help="Retrain medical-imaging diagnosis models from DICOM, reproducibly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PARAMS = typer.Option("--params", help="The params.yaml to validate and read.")
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the synthetic DICOM cohort into.")],
+    patients: Annotated[int, typer.Option(min=2, help="Number of synthetic patients.")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same bytes.")] = 0,
+) -> None:
+    """Write a deterministic synthetic chest CR/DX/CT cohort with labels.csv (the demo cohort)."""
+    from radflow.synth.cohort import write_cohort
+
+    with user_errors():
+        summary = write_cohort(out_dir, patients=patients, seed=seed)
+    typer.echo(summary.describe())
+
+
+@app.command("import-medmnist")
+def import_medmnist(
+    npz: Annotated[Path, typer.Argument(help="A MedMNIST .npz file (train_/val_/test_ images and labels).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the DICOM cohort and labels.csv into.")],
+) -> None:
+    """Convert MedMNIST arrays into a DICOM cohort (2D → CR-like images, 3D → CT series) with labels.csv."""
+    from radflow.data.medmnist import import_medmnist as convert
+
+    with user_errors():
+        summary = convert(npz, out_dir)
+    typer.echo(summary.describe())
+
+
+@app.command()
+def ingest(
+    src_dir: Annotated[Path, typer.Argument(help="Folder scanned recursively for DICOM files.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for manifest.parquet.")],
+    workers: Annotated[int, typer.Option(min=0, help="Header-reading processes; 0 = one per core.")] = 0,
+) -> None:
+    """Scan DICOM headers into OUT/manifest.parquet (one row per input file), incrementally."""
+    from radflow.config import IngestParams
+    from tasks.ingest import run
+
+    with user_errors():
+        result = run(IngestParams(source=src_dir, workers=workers), src_dir, out)
+    typer.echo(result.describe())
+
+
+@app.command()
+def clean(
+    ingest_dir: Annotated[Path, typer.Argument(help="The output folder of `radflow ingest`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for arrays, series.parquet and dispositions.")],
+    params: Annotated[Path, PARAMS] = Path("params.yaml"),
+) -> None:
+    """Triage, assemble, check, decode and de-identify series; account for every input file."""
+    from radflow.config import CleanParams, load_section
+    from tasks.clean import run
+
+    with user_errors():
+        section = load_section("clean", CleanParams, params) if params.exists() else CleanParams()
+        result = run(section, ingest_dir, out)
+    typer.echo(result.describe())
+
+
+@app.command()
+def run(
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a parameter for this run only, e.g. --set train.epochs=3."),
+    ] = None,
+) -> None:
+    """Run the retraining flow (Prefect over the DVC stages) and print where the results are."""
+    from flows.retrain import main as run_flow
+
+    with user_errors():
+        run_flow(set_ or [])
+
+
+@app.command()
+def demo(
+    patients: Annotated[int, typer.Option(min=2, help="Patients in the demo cohort.")] = 40,
+) -> None:
+    """Write the demo cohort if it is missing, then run the retraining flow on it."""
+    from flows.retrain import main as run_flow
+    from radflow.config import load_params
+    from radflow.synth.cohort import ensure_cohort
+
+    with user_errors():
+        params = load_params()
+        ensure_cohort(params.ingest.source, patients=patients, seed=0)
+        run_flow([])
+
+
+@app.command("check-params")
+def check_params(params: Annotated[Path, PARAMS] = Path("params.yaml")) -> None:
+    """Validate params.yaml and say so."""
+    from radflow.config import load_params
+
+    with user_errors():
+        load_params(params)
+    typer.echo(f"{params} is valid.")
+
+
+if __name__ == "__main__":
+    app()

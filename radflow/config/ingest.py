@@ -1,0 +1,16 @@
+"""Knobs of the ingest stage (header scan into the manifest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from radflow.config.base import Section
+
+
+class IngestParams(Section):
+    """Where the DICOM lives and how many processes read its headers."""
+
+    source: Path = Field(Path("data/demo"), description="Folder scanned recursively for DICOM files.")
+    workers: int = Field(0, ge=0, description="Header-reading processes; 0 means one per CPU core.")

@@ -1,0 +1,34 @@
+"""Shared fixtures: the reference corpus (skipped when absent) and a fixed de-identification key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+# A fixed test key: pseudonyms are stable across the suite and never depend on a developer's key.
+os.environ.setdefault("RADFLOW_DEID_KEY", "radflow-test-key-not-secret")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared reference corpus; tests that need it skip in a user's clone where it is absent."""
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is absent (a user's clone); corpus tests skipped")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def dicom_corpus(corpus: Path) -> Path:
+    return corpus / "dicom"
+
+
+@pytest.fixture(scope="session")
+def medmnist_corpus(corpus: Path) -> Path:
+    return corpus / "medmnist"
