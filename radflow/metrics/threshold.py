@@ -1,0 +1,67 @@
+"""The operating point: a decision threshold chosen on the validation split, never on test.
+
+Two rules: Youden's J (the ROC point furthest above the diagonal, sensitivity + specificity - 1)
+or the highest threshold that reaches a target sensitivity (screening, where missing disease
+costs most). Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from radflow.metrics.binary import classification_metrics
+
+FALLBACK_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A threshold, the rule that chose it, and a plain sentence saying how."""
+
+    threshold: float
+    method: str  # "youden", "sensitivity" or "fallback"
+    description: str
+
+
+def choose_threshold(
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    method: Literal["youden", "sensitivity"],
+    target_sensitivity: float = 0.9,
+) -> OperatingPoint:
+    """Pick the threshold on validation labels and probabilities by the configured rule."""
+    y_val = np.asarray(y_val).astype(np.int64)
+    if np.unique(y_val).size < 2:
+        return OperatingPoint(
+            FALLBACK_THRESHOLD,
+            "fallback",
+            f"The validation split has {y_val.size} images and fewer than two classes (only one class or "
+            "none), so no operating point could be chosen; "
+            f"{FALLBACK_THRESHOLD} was used and the thresholded test metrics should not be trusted.",
+        )
+    fpr, tpr, thresholds = roc_curve(y_val, p_val, drop_intermediate=False)
+    if method == "youden":
+        # argmax takes the first maximum, i.e. the highest threshold among equally good ones.
+        idx = int(np.argmax(tpr - fpr))
+        rule = "maximising Youden's J (sensitivity + specificity - 1)"
+    else:
+        idx = int(np.argmax(tpr >= target_sensitivity))
+        rule = f"as the highest threshold reaching sensitivity >= {target_sensitivity:.2f}"
+    threshold = _finite_threshold(thresholds[idx], p_val)
+    at = classification_metrics(y_val, p_val, threshold)
+    description = (
+        f"Threshold {threshold:.4g} chosen on the validation split ({y_val.size} images) {rule}; "
+        f"there it gives sensitivity {at['sensitivity']:.3f} and specificity {at['specificity']:.3f}."
+    )
+    return OperatingPoint(threshold, method, description)
+
+
+def _finite_threshold(threshold: float, scores: np.ndarray) -> float:
+    """roc_curve's first threshold is +inf (call nothing positive); keep it finite for JSON."""
+    if np.isfinite(threshold):
+        return float(threshold)
+    return float(np.nextafter(np.max(scores), np.inf))

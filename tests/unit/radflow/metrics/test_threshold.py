@@ -1,0 +1,42 @@
+"""The operating point is chosen on validation by Youden's J or a target sensitivity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radflow.metrics.binary import classification_metrics
+from radflow.metrics.threshold import FALLBACK_THRESHOLD, choose_threshold
+
+
+def test_youden_picks_the_score_that_separates_the_classes() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.05, 0.1, 0.15, 0.2, 0.25, 0.3])  # perfectly separable, far below 0.5
+    point = choose_threshold(y, p, "youden")
+    assert point.threshold == pytest.approx(0.2)
+    assert point.method == "youden" and "Youden" in point.description
+    assert classification_metrics(y, p, point.threshold)["accuracy"] == 1.0
+
+
+def test_target_sensitivity_takes_the_highest_threshold_that_reaches_it() -> None:
+    y = np.array([1] * 10 + [0] * 10)
+    p = np.concatenate([np.linspace(0.35, 0.95, 10), np.linspace(0.0, 0.6, 10)])
+    point = choose_threshold(y, p, "sensitivity", target_sensitivity=0.8)
+    m = classification_metrics(y, p, point.threshold)
+    assert m["sensitivity"] >= 0.8
+    higher = np.sort(p[p > point.threshold])[0]
+    assert classification_metrics(y, p, higher)["sensitivity"] < 0.8
+    assert "0.80" in point.description
+
+
+def test_one_class_in_validation_falls_back_and_says_so() -> None:
+    point = choose_threshold(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]), "youden")
+    assert point.threshold == FALLBACK_THRESHOLD and point.method == "fallback"
+    assert "only one class" in point.description
+
+
+def test_useless_scores_give_a_finite_threshold() -> None:
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.9, 0.1, 0.8, 0.2])  # anti-correlated: J is best at 'call nothing positive'
+    point = choose_threshold(y, p, "youden")
+    assert np.isfinite(point.threshold) and point.threshold > 0.9
