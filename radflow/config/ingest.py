@@ -12,5 +12,5 @@ from radflow.config.base import Section
 class IngestParams(Section):
     """Where the DICOM lives and how many processes read its headers."""
 
-    source: Path = Field(Path("data/demo"), description="Folder scanned recursively for DICOM files.")
-    workers: int = Field(0, ge=0, description="Header-reading processes; 0 means one per CPU core.")
+    source: Path = Field(default=Path("data/demo"), description="Folder scanned recursively for DICOM files.")
+    workers: int = Field(default=0, ge=0, description="Header-reading processes; 0 means one per CPU core.")

@@ -1,0 +1,1 @@
+"""DICOM: header scan, series assembly, pixel decoding and de-identification."""

@@ -1,0 +1,301 @@
+"""Header scan of one file into one manifest row: what it is, its de-identified keys, no pixels read.
+
+A file is DICOM when it has the 'DICM' prefix, or when it starts with a DICOM data element (raw
+datasets and ACR-NEMA files have no preamble) and parses into a dataset with identifying tags.
+`force=True` alone would read any text file into a junk dataset, so the first bytes decide first.
+Values that are PHI are only ever passed through radflow.dicom.deid, never stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_partial
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
+
+from radflow.dicom import deid
+from radflow.dicom.scan_sniff import sniff
+
+__all__ = ["COLUMNS", "DICOMDIR_SOP_CLASS", "Header", "KeyMaker", "read_header", "unreadable_file"]
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # a DICOMDIR has no SOPClassUID, only this in its meta
+PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel Data, Float, Double Float
+UNDEFINED_LENGTH = 0xFFFFFFFF
+# The only tags the manifest needs: pydicom still walks every element (to find Pixel Data) but
+# skips the others' values instead of building elements for them.
+MANIFEST_TAGS: list[BaseTag | int] = [
+    BaseTag(t)
+    for t in (0x00080008, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x00100020, 0x00100030,
+              0x0020000D, 0x0020000E, 0x00200011, 0x00200013, 0x00280008, 0x00280010, 0x00280011)
+]  # fmt: skip
+# Tags whose presence shows that a preamble-less parse found a real dataset, not junk.
+EVIDENCE_TAGS = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00280010, 0x00100020)
+
+
+class Header(NamedTuple):
+    """One manifest row (docs/architecture.md): file facts and de-identified header keys."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    is_dicom: bool
+    read_error: str
+    transfer_syntax_uid: str
+    sop_class_uid: str
+    modality: str
+    patient_key: str
+    study_key: str
+    series_key_uid: str
+    sop_instance_key: str
+    series_number: int | None
+    instance_number: int | None
+    rows: int | None
+    columns: int | None
+    number_of_frames: int | None
+    image_type: str  # the DICOM multi-value as written: 'ORIGINAL\\PRIMARY\\AXIAL'
+    has_pixel_data: bool
+
+
+COLUMNS: tuple[str, ...] = Header._fields
+
+
+_NO_HEADER = ("",) * 7 + (None,) * 5 + ("", False)  # the header columns of a file that has none
+
+
+def _row(path: str, size: int, mtime_ns: int, is_dicom: bool, error: str) -> Header:
+    return Header(path, size, mtime_ns, is_dicom, error, *_NO_HEADER)
+
+
+def unreadable_file(path: str, size: int, mtime_ns: int, err: OSError) -> Header:
+    """The row of a file that cannot be opened (permissions, a dangling link)."""
+    reason = err.strerror or type(err).__name__
+    return _row(path, size, mtime_ns, False, f"cannot open the file: {reason.lower()}")
+
+
+def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyMaker) -> Header:
+    """Read one file's header (never its pixels) into a manifest row; any failure becomes the row's error."""
+    if not rel.isascii() and not _utf8(rel):  # parquet strings are UTF-8; clean could not reopen it
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return _row(
+            shown, size, mtime_ns, False, "the file name is not valid UTF-8; rename the file to ingest it"
+        )
+    try:
+        fp = open(path, "rb")  # noqa: SIM115 - pydicom reads from this handle below
+    except OSError as err:
+        return unreadable_file(rel, size, mtime_ns, err)
+    with fp:
+        kind = sniff(fp.read(132))
+        if kind not in ("dicom", "raw"):
+            return _row(rel, size, mtime_ns, False, kind)
+        fp.seek(0)
+        pixel_lengths: list[int] = []
+        try:
+            ds = read_partial(fp, _stop_at_pixels(pixel_lengths), force=True, specific_tags=MANIFEST_TAGS)
+        except Exception as err:  # a parse failure is a disposition, never a crash
+            return _row(rel, size, mtime_ns, kind == "dicom", _parse_error(err))
+        end = fp.tell()
+    if kind == "raw" and not any(t in ds for t in EVIDENCE_TAGS):
+        return _row(rel, size, mtime_ns, False, "not DICOM: no 'DICM' prefix and no DICOM header found")
+    problem = "" if pixel_lengths else _incomplete(ds, size, end)
+    if problem:
+        return _row(rel, size, mtime_ns, True, problem)
+    # An empty Pixel Data element (length 0) holds no image; undefined length means encapsulated frames.
+    has_pixels = bool(pixel_lengths) and pixel_lengths[0] != 0
+    try:
+        return _header(ds, rel, size, mtime_ns, has_pixels, keys)
+    except Exception as err:
+        return _row(rel, size, mtime_ns, True, _parse_error(err))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name with bytes undecodable as UTF-8 (surrogate-escaped)
+        return False
+    return True
+
+
+def _stop_at_pixels(lengths: list[int]) -> Callable[[BaseTag, str | None, int], bool]:
+    """A stop_when for read_partial that also records the Pixel Data length (0 = empty element)."""
+
+    def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
+        if tag in PIXEL_TAGS:
+            lengths.append(length)
+            return True
+        return False
+
+    return stop
+
+
+def _incomplete(ds: Dataset, size: int, end: int) -> str:
+    """Why a dataset read to its end is not whole ('' when it is); pydicom stops silently at EOF."""
+    meta_end = _meta_end(ds)
+    if meta_end is not None and end <= meta_end:
+        return "DICOM file holds no data elements after its file meta (truncated or empty)"
+    elements = ds._dict
+    last = elements[next(reversed(elements))] if elements else None  # type: ignore[arg-type]  # file order
+    short = (
+        isinstance(last, RawDataElement)
+        and isinstance(last.value, bytes)
+        and last.length != UNDEFINED_LENGTH
+        and len(last.value) < last.length
+    )
+    if short or end > size or 0 < size - end < 8:  # a value cut short, skipped past the end, a tag cut off
+        return "DICOM header is truncated (the file ends inside a data element)"
+    return ""
+
+
+def _meta_end(ds: Dataset) -> int | None:
+    """Byte offset where the dataset starts after a preamble and file meta, if the meta says."""
+    try:
+        length = ds.file_meta.get("FileMetaInformationGroupLength")
+        return 132 + 12 + int(length) if length is not None and ds.preamble is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+_POSITION = re.compile(r"position (\d+)")
+
+
+def _parse_error(err: Exception) -> str:
+    """One sentence about a header that failed to parse; never the message (it may quote values)."""
+    where = _POSITION.search(str(err))
+    at = f" at byte {where.group(1)}" if where else ""
+    return f"DICOM header could not be parsed ({type(err).__name__}{at})"
+
+
+class KeyMaker:
+    """De-identified keys under one secret, memoised: the files of a series share study and series keys."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self._memo: dict[tuple[str, str], str] = {}
+
+    def pseudonym(self, kind: str, value: str) -> str:
+        """deid.pseudonym, computed once per (kind, value)."""
+        found = self._memo.get((kind, value))
+        if found is None:
+            found = self._memo[(kind, value)] = deid.pseudonym(kind, value, self.key)
+        return found
+
+    def uid(self, uid: str, shared: bool = True) -> str:
+        """deid.remap_uid, computed once per UID when `shared` by many files; '' stays ''."""
+        if not uid:
+            return ""
+        if not shared:  # an instance UID is met once: memoising it would only grow the memo
+            return deid.remap_uid(uid, self.key)
+        found = self._memo.get(("uid", uid))
+        if found is None:
+            found = self._memo[("uid", uid)] = deid.remap_uid(uid, self.key)
+        return found
+
+
+def _header(ds: Dataset, rel: str, size: int, mtime_ns: int, has_pixels: bool, keys: KeyMaker) -> Header:
+    meta, text = ds.file_meta, _texts(ds)
+    get = text.get
+    study_uid = get(0x0020000D, "")
+    return Header(
+        rel,
+        size,
+        mtime_ns,
+        True,
+        "",
+        _text(meta, 0x00020010),  # transfer_syntax_uid
+        get(0x00080016) or _text(meta, 0x00020002),  # sop_class_uid; a DICOMDIR has only the meta's
+        get(0x00080060, "").upper(),  # modality
+        _patient_key(text, study_uid, keys),
+        keys.pseudonym("study", study_uid) if study_uid else "",
+        keys.uid(get(0x0020000E, "")),  # series_key_uid
+        keys.uid(get(0x00080018, ""), shared=False),  # sop_instance_key
+        _int(get(0x00200011)),  # series_number
+        _int(get(0x00200013)),  # instance_number
+        _us(ds, 0x00280010),  # rows
+        _us(ds, 0x00280011),  # columns
+        _int(get(0x00280008)),  # number_of_frames
+        get(0x00080008, "").upper(),  # image_type
+        has_pixels,
+    )
+
+
+def _patient_key(text: dict[int, str], study_uid: str, keys: KeyMaker) -> str:
+    """Pseudonym of PatientID; else of name and birth date; else the study stands for its patient."""
+    patient_id = text.get(0x00100020)
+    if patient_id:
+        return keys.pseudonym("patient", patient_id)
+    name, birth = text.get(0x00100010, ""), text.get(0x00100030, "")
+    if name or birth:
+        return keys.pseudonym("patient", f"name:{name}|birth:{birth}")
+    return keys.pseudonym("patient", f"study:{study_uid}") if study_uid else ""
+
+
+_BINARY_TAGS = frozenset({0x00280010, 0x00280011})  # US values, read by _us
+
+
+def _texts(ds: Dataset) -> dict[int, str]:
+    """Every text value read (MANIFEST_TAGS keeps them few) in one pass, keyed by plain int tags."""
+    # One pass over the raw elements rather than a lookup per tag: BaseTag's Python-level __eq__
+    # makes each dict lookup slow, and this runs once per file on the scan's hot path.
+    out: dict[int, str] = {}
+    for tag, elem in ds._dict.items():
+        key = int(tag)
+        if key not in _BINARY_TAGS:
+            out[key] = _decoded(ds, key, elem.value)
+    return out
+
+
+def _text(ds: Dataset, tag: int) -> str:
+    """One text value ('' when absent)."""
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # an int is a tag here
+    return "" if elem is None else _decoded(ds, tag, elem.value)
+
+
+def _decoded(ds: Dataset, tag: int, value: object) -> str:
+    """A value as text, stripped of DICOM padding; raw bytes decoded directly when plainly ASCII."""
+    if value.__class__ is bytes:
+        raw: bytes = value
+        # ASCII without ISO 2022 escapes decodes the same under every character set.
+        if raw.isascii() and b"\x1b" not in raw:
+            return raw.decode("ascii").strip(" \x00")
+        try:
+            value = ds[tag].value  # pydicom applies (0008,0005) Specific Character Set
+        except Exception:
+            return raw.decode("latin-1").strip(" \x00")
+    if isinstance(value, (MultiValue, list, tuple)):
+        return "\\".join(str(v).strip(" \x00") for v in value)
+    return "" if value is None else str(value).strip(" \x00")
+
+
+def _int(text: str | None) -> int | None:
+    """An IS value as int; None when absent, empty, multi-valued or malformed ('1A')."""
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return int(float(text))
+        except ValueError:
+            return None
+
+
+def _us(ds: Dataset, tag: int) -> int | None:
+    """A US value (Rows, Columns) from its two raw bytes in the dataset's byte order."""
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # an int is a tag here
+    if elem is None:
+        return None
+    value = elem.value
+    if value.__class__ is bytes:
+        if len(value) != 2:
+            return None
+        little = not isinstance(elem, RawDataElement) or elem.is_little_endian is not False
+        return int.from_bytes(value, "little" if little else "big")
+    try:
+        return int(value[0] if isinstance(value, (MultiValue, list)) else value)
+    except (TypeError, ValueError, IndexError):
+        return None

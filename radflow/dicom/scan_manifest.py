@@ -1,0 +1,110 @@
+"""The manifest table: its schema, the rows a previous ingest can lend, and atomic writing.
+
+A previous manifest is reused only when it was written under the same key (fingerprint), by the
+same scan version and for the same source; then each row whose (path, size, mtime_ns) is
+unchanged is kept as it is, and only the other files are read again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radflow.dicom.scan import COLUMNS, Header
+from radflow.dicom.scan_walk import FileStat
+
+__all__ = [
+    "MANIFEST",
+    "SCAN_VERSION",
+    "SCHEMA",
+    "SOURCE",
+    "previous_manifest",
+    "reusable",
+    "to_table",
+    "write",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST, SOURCE = "manifest.parquet", "source.json"
+SCAN_VERSION = 1  # bump when a column's meaning changes: older manifests are then re-scanned whole
+_TYPES = {
+    "size": pa.int64(),
+    "mtime_ns": pa.int64(),
+    "is_dicom": pa.bool_(),
+    "has_pixel_data": pa.bool_(),
+    "series_number": pa.int64(),
+    "instance_number": pa.int64(),
+    "rows": pa.int64(),
+    "columns": pa.int64(),
+    "number_of_frames": pa.int64(),
+}
+SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in COLUMNS])
+
+
+def to_table(rows: Sequence[Header]) -> pa.Table:
+    """Rows as an Arrow table with the manifest schema (integers nullable)."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
+    arrays = [pa.array(c, f.type) for c, f in zip(columns, SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def source_record(source: Path, fingerprint: str) -> dict[str, Any]:
+    """source.json: the root as given (relative stays relative) and what the rows depend on."""
+    return {"root": source.as_posix(), "key_fingerprint": fingerprint, "scan_version": SCAN_VERSION}
+
+
+def previous_manifest(out: Path, record: dict[str, Any]) -> pa.Table | None:
+    """The manifest in `out` if it was written for the same root, key and scan version; else None."""
+    manifest, source = out / MANIFEST, out / SOURCE
+    if not (manifest.is_file() and source.is_file()):
+        return None
+    try:
+        before = json.loads(source.read_text())
+        table = pq.ParquetFile(manifest).read()  # not read_table: it imports pyarrow.dataset (~0.5 s)
+    except (OSError, ValueError, pa.ArrowException):
+        log.warning("the previous manifest in %s is unreadable; scanning every file again", out)
+        return None
+    changed = [k for k in record if before.get(k) != record[k]]
+    if changed:
+        log.info("previous manifest was written with a different %s; scanning every file again", changed[0])
+        return None
+    if table.schema.names != SCHEMA.names:
+        return None
+    return table.cast(SCHEMA)
+
+
+def reusable(previous: pa.Table | None, files: Sequence[FileStat]) -> tuple[pa.Table | None, list[FileStat]]:
+    """Previous rows still valid (same path, size and mtime_ns), and the files that must be read."""
+    if previous is None or previous.num_rows == 0:
+        return None, list(files)
+    paths, sizes, mtimes = (previous.column(c).to_pylist() for c in ("path", "size", "mtime_ns"))
+    known = dict(zip(paths, zip(sizes, mtimes, strict=True), strict=True))
+    todo = [f for f in files if known.get(f.path) != (f.size, f.mtime_ns)]
+    if len(todo) == len(files):
+        return None, todo
+    current = {f.path: (f.size, f.mtime_ns) for f in files}
+    # One flag per previous row, in its order: deleted and changed files drop out.
+    keep = [current.get(p) == (s, m) for p, s, m in zip(paths, sizes, mtimes, strict=True)]
+    return previous.filter(pa.array(keep, pa.bool_())), todo
+
+
+def write(out: Path, table: pa.Table, record: dict[str, Any]) -> Path:
+    """Write manifest.parquet (sorted by path) and source.json atomically; return the manifest path."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = table.sort_by("path")
+    path = out / MANIFEST
+    tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    tmp_json = out / f".{SOURCE}.{os.getpid()}.tmp"
+    tmp_json.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp_json, out / SOURCE)
+    return path

@@ -1,0 +1,207 @@
+"""The ingest stage on small trees built here, and on the whole reference corpus."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydicom import dcmwrite, uid
+from pydicom.dataset import Dataset, FileMetaDataset
+
+from radflow.config import IngestParams
+from radflow.dicom import deid
+from radflow.dicom.scan import COLUMNS, DICOMDIR_SOP_CLASS
+from radflow.dicom.scan_sniff import GZIP_MESSAGE
+from radflow.errors import InputError
+from tasks.ingest import main, run
+
+PHI = [
+    "Doe^Jane",
+    "Roe^Richard",
+    "MRN-4711",
+    "MRN-0815",
+    "19610203",
+    "St Elsewhere",
+    "ACC-99",
+    "20200105",
+    "1.2.826.0.1.3680043.8.498",
+]
+
+
+def image(path: Path, patient: str, name: str, sop: str, pixels: bool = True, preamble: bool = True) -> Path:
+    """A small CT image with PHI in its header."""
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, patient, "19610203"
+    ds.InstitutionName, ds.AccessionNumber, ds.StudyDate = "St Elsewhere", "ACC-99", "20200105"
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = uid.CTImageStorage, sop, "CT"
+    ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.1{patient[-1]}"
+    ds.SeriesInstanceUID = ds.StudyInstanceUID + ".2"
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 2, 2, 16, 16, 15
+    ds.PixelRepresentation, ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, 1, "MONOCHROME2"
+    if pixels:
+        ds.PixelData = np.zeros(4, np.int16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if preamble:
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+            uid.CTImageStorage,
+            uid.UID(sop),
+        )
+        ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+        dcmwrite(path, ds, enforce_file_format=True)
+    else:
+        dcmwrite(path, ds, implicit_vr=True, little_endian=True)
+    return path
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    """Two patients' images, a header without pixels, a raw dataset, text, gzip, nested files."""
+    src = tmp_path / "src"
+    a = image(src / "p1" / "a.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.101")
+    image(src / "p1" / "b.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.102")
+    image(src / "p2" / "deep" / "er" / "IM0001", "MRN-0815", "Roe^Richard", "1.2.826.0.1.3680043.8.498.201")
+    image(src / "p2" / "nopix.dcm", "MRN-0815", "Roe^Richard", "1.2.826.0.1.3680043.8.498.202", pixels=False)
+    image(src / "p2" / "raw", "MRN-0815", "Roe^Richard", "1.2.826.0.1.3680043.8.498.203", preamble=False)
+    (src / "README.txt").write_text("Exported for Doe^Jane MRN-4711\n")
+    (src / ".DS_Store").write_bytes(bytes(range(256)))
+    (src / "p1" / "c.dcm.gz").write_bytes(gzip.compress(a.read_bytes()))
+    return src
+
+
+def manifest(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "manifest.parquet").set_index("path")
+
+
+def test_one_row_per_file_with_dispositions_and_no_phi(
+    tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    caplog.set_level(logging.DEBUG)
+    result = run(IngestParams(workers=1), tree, out)
+    m = manifest(out)
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    assert sorted(m.index) == files and result.files == len(files) == 8
+    assert list(m.reset_index().columns) == list(COLUMNS)
+    assert (result.read, result.reused, result.dicom, result.not_dicom) == (8, 0, 5, 3)
+    assert m.loc["p1/c.dcm.gz", "read_error"] == GZIP_MESSAGE and not m.loc["p1/c.dcm.gz", "is_dicom"]
+    assert m.loc["README.txt", "read_error"].startswith("not DICOM")
+    assert m.loc["p2/deep/er/IM0001", "is_dicom"] and m.loc["p2/raw", "is_dicom"]
+    assert m.loc["p2/deep/er/IM0001", "has_pixel_data"] and not m.loc["p2/nopix.dcm", "has_pixel_data"]
+    key = deid.load_key()
+    assert m.loc["p1/a.dcm", "patient_key"] == deid.pseudonym("patient", "MRN-4711", key)
+    assert m.loc["p1/a.dcm", "study_key"] == m.loc["p1/b.dcm", "study_key"] != m.loc["p2/raw", "study_key"]
+    assert m.loc["p1/a.dcm", "rows"] == 2 and m.loc["p1/a.dcm", "modality"] == "CT"
+    said = result.describe() + caplog.text + "".join(capfd.readouterr())
+    everything = b"".join(p.read_bytes() for p in out.iterdir()) + said.encode()
+    for value in PHI:
+        assert value.encode() not in everything, value
+    source = json.loads((out / "source.json").read_text())
+    assert source["root"] == tree.as_posix() and source["key_fingerprint"] == deid.key_fingerprint(key)
+
+
+def test_incremental_reads_only_what_changed(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run(IngestParams(workers=1), tree, out)
+    again = run(IngestParams(workers=1), tree, out)
+    assert (again.read, again.reused, again.dropped) == (0, 8, 0)
+    before = manifest(out)
+
+    changed = tree / "p1" / "b.dcm"
+    image(changed, "MRN-0815", "Roe^Richard", "1.2.826.0.1.3680043.8.498.109")  # new content
+    os.utime(changed, ns=(1, 1))  # a different mtime even on coarse-clock file systems
+    (tree / "README.txt").unlink()
+    image(tree / "new" / "x.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.110")
+    third = run(IngestParams(workers=1), tree, out)
+    assert (third.read, third.reused, third.dropped, third.files) == (2, 6, 2, 8)
+    after = manifest(out)
+    assert "README.txt" not in after.index and "new/x.dcm" in after.index
+    assert after.loc["p1/b.dcm", "patient_key"] != before.loc["p1/b.dcm", "patient_key"]
+    unchanged = before.index.drop(["p1/b.dcm", "README.txt"])
+    pd.testing.assert_frame_equal(after.loc[unchanged], before.loc[unchanged])
+
+
+def test_a_new_key_forces_a_full_rescan(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    run(IngestParams(workers=1), tree, out)
+    first = manifest(out)
+    monkeypatch.setenv(deid.KEY_ENV, "a-different-secret")
+    result = run(IngestParams(workers=1), tree, out)
+    assert (result.read, result.reused) == (8, 0)
+    assert first.loc["p1/a.dcm", "patient_key"] != manifest(out).loc["p1/a.dcm", "patient_key"]
+
+
+def test_output_inside_the_source_is_not_scanned(tree: Path) -> None:
+    out = tree / "ingest"
+    run(IngestParams(workers=1), tree, out)
+    result = run(IngestParams(workers=1), tree, out)
+    assert result.files == 8 and not any(p.startswith("ingest/") for p in manifest(out).index)
+
+
+def test_a_file_name_that_is_not_utf8_is_a_row(tree: Path, tmp_path: Path) -> None:
+    os.close(os.open(os.fsencode(tree) + b"/caf\xe9.dcm", os.O_CREAT | os.O_WRONLY))  # Latin-1 name
+    result = run(IngestParams(workers=1), tree, tmp_path / "out")
+    m = manifest(tmp_path / "out")
+    assert result.files == 9 and m.loc["caf\\xe9.dcm", "read_error"].startswith(
+        "the file name is not valid UTF-8"
+    )
+
+
+def test_missing_source_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        run(IngestParams(), tmp_path / "nope", tmp_path / "out")
+    message = str(err.value)
+    assert "nope" in message and message.count(". ") == 0 and message.endswith(".")
+
+
+def test_main_reads_params_and_prints_one_line(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(f"ingest:\n  source: {tree.as_posix()}\n  workers: 1\n")
+    main(["--out", str(tmp_path / "out"), "--params", str(params)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ingest: 8 files")
+    with pytest.raises(SystemExit) as code:
+        main(["--source", str(tmp_path / "absent"), "--out", str(tmp_path / "out"), "--params", str(params)])
+    assert code.value.code == 2 and "absent" in capsys.readouterr().err
+
+
+def test_whole_corpus_one_row_per_file(dicom_corpus: Path, tmp_path: Path) -> None:
+    result = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
+    m = manifest(tmp_path / "out")
+    files = sorted(p.relative_to(dicom_corpus).as_posix() for p in dicom_corpus.rglob("*") if p.is_file())
+    assert sorted(m.index) == files and result.files == len(files)
+    odd = "odd_dicom/pydicom_test_files/"
+    assert m.loc[odd + "zipMR.gz", "read_error"] == GZIP_MESSAGE
+    assert m.loc[odd + "README.txt", "read_error"] == "not DICOM: a text file"
+    assert m.loc[odd + "dicomdirtests/DICOMDIR", "sop_class_uid"] == DICOMDIR_SOP_CLASS
+    assert m.loc[odd + "MR_small.dcm", "has_pixel_data"] and m.loc[odd + "MR_small.dcm", "rows"] == 64
+    assert m.loc[odd + "MR_small_bigendian.dcm", "rows"] == 64  # US in big endian
+    assert m.loc[odd + "image_dfl.dcm", "has_pixel_data"]  # deflated: presence seen without decoding
+    assert not m.loc["odd_dicom/fodicom_test_data/GH1146.dcm", "has_pixel_data"]  # empty Pixel Data
+    acr = m.loc["odd_dicom/fodicom_test_data/CR-MONO1-10-chest"]  # ACR-NEMA: no preamble, no meta
+    assert acr["is_dicom"] and acr["read_error"] == "" and acr["modality"] == "CR" and acr["has_pixel_data"]
+    broken = m.loc["odd_dicom/fodicom_test_data/GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm"]
+    assert broken["is_dicom"] and broken["read_error"].startswith("DICOM header could not be parsed")
+    assert m.loc[odd + "rtplan_truncated.dcm", "read_error"].startswith("DICOM header is truncated")
+    # Keys are pseudonyms or remapped UIDs by their very form, so no raw identifier can hide there.
+    for column, form in (
+        ("patient_key", r"pt-[0-9a-f]{16}"),
+        ("study_key", r"st-[0-9a-f]{16}"),
+        ("series_key_uid", r"2\.25\.\d{1,39}"),
+        ("sop_instance_key", r"2\.25\.\d{1,39}"),
+    ):
+        values = m.loc[m[column] != "", column]
+        assert values.str.fullmatch(form).all(), column
+    readable = m[m["is_dicom"] & (m["read_error"] == "")]
+    # Some odd files carry no patient, study or instance identifier at all: their keys stay empty.
+    assert (readable["patient_key"] != "").mean() > 0.9 and (readable["sop_instance_key"] != "").mean() > 0.9
+    again = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
+    assert (again.read, again.reused) == (0, result.files)
