@@ -2,9 +2,10 @@
 
 The main process creates each output .npy (under a temporary name, header written, sized);
 workers decode runs of slices and write them at their offsets, so a 500-slice CT spreads over
-every core and no volume is pickled between processes. Each file is read once with its pixels
-(plain native CT/MR slices straight from their byte offset), decoded, passed through the modality
-LUT (CT padding to air) or, for radiographs, the VOI LUT to [0, 1].
+every core and no volume is pickled between processes (a job too small to pay for a pool runs the
+same chunks in-process, one per plan). Each file is read once with its pixels (plain native CT/MR
+slices straight from their byte offset), decoded, passed through the modality LUT (CT padding to
+air) or, for radiographs, the VOI LUT to [0, 1], into a block of slices written with one pwrite.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
@@ -31,6 +32,7 @@ from radflow.dicom.triage import Verdict
 from radflow.dicom.workers import worker_count
 
 __all__ = [
+    "WRITE_BLOCK_BYTES",
     "Chunk",
     "ChunkResult",
     "chunks_of",
@@ -40,6 +42,11 @@ __all__ = [
     "series_key",
     "series_row",
 ]
+
+
+# Slices are converted into a block this size and written with one pwrite: fewer, larger writes
+# into fresh page-cache pages cost ~10% less than one per slice, and 8 MiB stays cache-friendly.
+WRITE_BLOCK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -89,9 +96,10 @@ def chunks_of(
     mosaics: dict[int, tuple[int, int]],
     workers: int,
 ) -> list[Chunk]:
-    """Split a plan into runs of slices: a few per worker, never tiny (a file read costs ~1 ms)."""
+    """Split a plan into runs of slices: a few per worker, never tiny; one run when decoding in-process."""
     n = len(plan.slices)
-    size = max(16, math.ceil(n / (2 * worker_count(workers, n))))
+    processes = worker_count(workers, n)
+    size = n if processes == 1 else max(16, math.ceil(n / (2 * processes)))
     if len({s.row for s in plan.slices}) < n:  # multi-frame files: each chunk would decode them whole again
         size = n
     out = []
@@ -156,49 +164,62 @@ def _offset(path: str) -> tuple[int, tuple[int, ...]]:
         return fh.tell(), tuple(shape)
 
 
-def _fill(chunk: Chunk, fd: int, base: int, shape: tuple[int, ...], datasets: dict[int, Dataset]) -> None:
-    """Decode each file of the chunk once and write its frames at their place in the array file."""
+def _slice_values(
+    chunk: Chunk,
+    s: Slice,
+    plane: NDArray[np.float32],
+    datasets: dict[int, Dataset],
+    frames: dict[int, NDArray[np.float32]],
+) -> None:
+    """Write one slice's output values into `plane`: a recipe's direct read, else a full decode."""
     from radflow.dicom import lut
 
-    plane = np.empty(shape[-2:], np.float32)
+    recipe = chunk.recipes.get(s.row)
+    if recipe is not None and chunk.kind == "volume" and (recipe.rows, recipe.cols) == plane.shape:
+        recipe.values(chunk.paths[s.row], plane)
+        return
+    if s.row not in datasets:
+        datasets[s.row] = pydicom.dcmread(chunk.paths[s.row], force=True)
+    ds = datasets[s.row]
+    stored = stored_values(ds)
+    if s.row in chunk.mosaics and stored.ndim == 3:
+        stored = unpack(stored[0], *chunk.mosaics[s.row])
+    if stored.ndim != 3 or stored.shape[1:] != plane.shape:
+        raise ValueError("a slice's size differs from the series'")
+    if chunk.kind == "radiograph":
+        plane[...] = lut.radiograph_to_unit(ds, stored[0])
+    elif stored.shape[0] == 1:
+        _modality_values(ds, stored, plane[None])
+    else:  # multi-frame: convert the whole file once, then pick frames
+        if s.row not in frames:
+            frames[s.row] = np.empty(stored.shape, np.float32)
+            _modality_values(ds, stored, frames[s.row])
+        plane[...] = frames[s.row][s.frame]
+
+
+def _fill(chunk: Chunk, fd: int, base: int, shape: tuple[int, ...], datasets: dict[int, Dataset]) -> None:
+    """Decode each file of the chunk once and write its slices, a block at a time, into the array file."""
+    per_slice = 4 * math.prod(shape[-2:])
+    n = len(chunk.slices)
+    block = np.empty((max(1, min(n, WRITE_BLOCK_BYTES // per_slice)), *shape[-2:]), np.float32)
     frames: dict[int, NDArray[np.float32]] = {}
+    written = 0  # slices of the chunk already in the file
     for k, s in enumerate(chunk.slices):
-        recipe = chunk.recipes.get(s.row)
-        if (
-            recipe is not None
-            and chunk.kind == "volume"
-            and recipe.rows == plane.shape[0]
-            and recipe.cols == plane.shape[1]
-        ):
-            recipe.values(chunk.paths[s.row], plane)
-            _put(fd, plane, chunk, k, base)
-            continue
-        if s.row not in datasets:
-            datasets[s.row] = pydicom.dcmread(chunk.paths[s.row], force=True)
-        ds = datasets[s.row]
-        stored = stored_values(ds)
-        if s.row in chunk.mosaics and stored.ndim == 3:
-            stored = unpack(stored[0], *chunk.mosaics[s.row])
-        if stored.ndim != 3 or stored.shape[1:] != plane.shape:
-            raise ValueError("a slice's size differs from the series'")
-        if chunk.kind == "radiograph":
-            plane[...] = lut.radiograph_to_unit(ds, stored[0])
-        elif stored.shape[0] == 1:
-            _modality_values(ds, stored, plane[None])
-        else:  # multi-frame: convert the whole file once, then pick frames
-            if s.row not in frames:
-                frames[s.row] = np.empty(stored.shape, np.float32)
-                _modality_values(ds, stored, frames[s.row])
-            plane[...] = frames[s.row][s.frame]
-        _put(fd, plane, chunk, k, base)
+        plane = block[k - written]
+        _slice_values(chunk, s, plane, datasets, frames)
+        if chunk.shifts is not None:
+            plane[...] = _deshear(plane, chunk.shifts[k])
+        if k + 1 - written == len(block) or k + 1 == n:
+            _write_at(fd, block[: k + 1 - written], base + (chunk.start + written) * per_slice)
+            written = k + 1
 
 
-def _put(fd: int, plane: NDArray[np.float32], chunk: Chunk, k: int, base: int) -> None:
-    """De-shear if planned, then write slice k of the chunk at its offset in the array file."""
-    if chunk.shifts is not None:
-        plane = _deshear(plane, chunk.shifts[k])
-    # pwrite into the shared file: no volume crosses processes, no page-faulting a mapping.
-    os.pwrite(fd, np.ascontiguousarray(plane, np.float32).tobytes(), base + (chunk.start + k) * plane.nbytes)
+def _write_at(fd: int, values: NDArray[np.float32], offset: int) -> None:
+    """pwrite a block of slices into the array file: no volume crosses processes, no mapping page-faults."""
+    view = values.data.cast("B")  # the array's own bytes: no copy
+    while len(view):
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
 
 
 def decode_chunk(chunk: Chunk, key: bytes) -> ChunkResult:
@@ -232,18 +253,18 @@ def series_key(plan_key: tuple[str, ...], key: bytes) -> str:
     return deid.pseudonym("series", "|".join(plan_key), key)
 
 
-def _first_text(sources: pd.DataFrame, column: str) -> str:
-    values = [
-        str(v) for v in sources.get(column, pd.Series(dtype=str)) if v is not None and v == v and str(v)
-    ]
+def _first_text(sources: Mapping[str, Sequence[Any]], column: str) -> str:
+    values = [str(v) for v in sources.get(column, ()) if v is not None and v == v and str(v)]  # NaN-safe
     return values[0] if values else ""
 
 
-def series_row(plan: Plan, sources: pd.DataFrame, facts: dict[str, Any], key: bytes) -> dict[str, Any]:
-    """The series.parquet row: geometry, ingest's pseudonyms and de-identified header facts only."""
+def series_row(
+    plan: Plan, sources: Mapping[str, Sequence[Any]], facts: dict[str, Any], key: bytes
+) -> dict[str, Any]:
+    """The series.parquet row from the plan's manifest values (column → values per slice): pseudonyms only."""
     skey = series_key(plan.key, key)
     shape = list(plan.size) if plan.kind == "radiograph" else [len(plan.slices), *plan.size]
-    sops = [str(v) for v in dict.fromkeys(sources.get("sop_instance_key", pd.Series(dtype=str))) if v]
+    sops = [str(v) for v in dict.fromkeys(sources.get("sop_instance_key", ())) if v and v == v]  # NaN-safe
     return {
         "series_key": skey,
         "patient_key": _first_text(sources, "patient_key"),

@@ -7,6 +7,7 @@ i of a slice at position P lies at P + i·Δcol·X + j·Δrow·Y, with PixelSpac
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,20 +30,23 @@ Floats = NDArray[np.float64]
 
 def orientation_ok(iop: tuple[float, ...] | None, tol: float = 1e-3) -> bool:
     """Whether six direction cosines are two unit vectors at a right angle (within `tol`)."""
-    if iop is None or len(iop) != 6 or not np.all(np.isfinite(iop)):
+    if iop is None or len(iop) != 6 or not all(math.isfinite(v) for v in iop):
         return False
-    x, y = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
+    x, y = iop[:3], iop[3:]
     # Scanners write cosines with ~6 digits; 10·tol keeps rounding noise from rejecting real data.
+    # Plain floats: this runs once per slice, where numpy's per-call overhead would dominate.
     return bool(
-        abs(np.linalg.norm(x) - 1) < 10 * tol
-        and abs(np.linalg.norm(y) - 1) < 10 * tol
-        and abs(float(x @ y)) < 10 * tol
+        abs(math.hypot(*x) - 1) < 10 * tol
+        and abs(math.hypot(*y) - 1) < 10 * tol
+        and abs(x[0] * y[0] + x[1] * y[1] + x[2] * y[2]) < 10 * tol
     )
 
 
 def same_orientation(a: tuple[float, ...], b: tuple[float, ...], tol: float) -> bool:
     """Whether two orientations agree cosine by cosine within `tol`."""
-    return bool(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))) <= tol)
+    if len(a) != len(b):
+        return False
+    return all(abs(float(p) - float(q)) <= tol for p, q in zip(a, b, strict=True))
 
 
 def slice_normal(iop: tuple[float, ...]) -> Floats:

@@ -1,15 +1,19 @@
 """The quarantine report for people: quarantine.csv and a self-contained quarantine.html.
 
-Rows come from dispositions.parquet, which holds paths relative to the source, reason codes and
+Rows are the stage's dispositions, which hold paths relative to the source, reason codes and
 sentences written without header values, so the report carries no PHI by construction.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+from collections import Counter
+from collections.abc import Sequence
+from itertools import groupby
 from pathlib import Path
 
-import pandas as pd
+from radflow.dicom.tables import Disposition, fresh
 
 __all__ = ["REASONS", "write_quarantine"]
 
@@ -45,40 +49,42 @@ _STYLE = (
 )
 
 
-def write_quarantine(dispositions: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """Write quarantine.csv and quarantine.html; returns the quarantined rows."""
-    cols = ["path", "reason", "detail", "series_key"]
-    rows = dispositions[dispositions["disposition"] == "quarantined"][cols].sort_values(["reason", "path"])
-    rows.to_csv(out / "quarantine.csv", index=False)
-    (out / "quarantine.html").write_text(_html(dispositions, rows), encoding="utf-8")
+def write_quarantine(dispositions: Sequence[Disposition], out: Path) -> list[Disposition]:
+    """Write quarantine.csv and quarantine.html; returns the quarantined rows by reason, then path."""
+    rows = sorted(
+        (d for d in dispositions if d.disposition == "quarantined"), key=lambda d: (d.reason, d.path)
+    )
+    with open(fresh(out / "quarantine.csv"), "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["path", "reason", "detail", "series_key"])
+        writer.writerows((d.path, d.reason, d.detail, d.series_key) for d in rows)
+    fresh(out / "quarantine.html").write_text(_html(dispositions, rows), encoding="utf-8")
     return rows
 
 
-def _summary(dispositions: pd.DataFrame) -> str:
+def _summary(dispositions: Sequence[Disposition]) -> str:
     """One line per disposition with its count."""
-    counts = dispositions["disposition"].value_counts()
-    items = "".join(f"<li>{html.escape(str(k))}: {int(v)}</li>" for k, v in counts.items())
+    counts = Counter(d.disposition for d in dispositions).most_common()
+    items = "".join(f"<li>{html.escape(str(k))}: {v}</li>" for k, v in counts)
     return f"<p>{len(dispositions)} input files.</p><ul>{items}</ul>"
 
 
-def _section(reason: str, group: pd.DataFrame) -> str:
+def _section(reason: str, group: Sequence[Disposition]) -> str:
     """A heading with the reason's count and meaning, then one table row per file."""
     e = html.escape
-    body = "".join(
-        f"<tr><td><code>{e(str(p))}</code></td><td>{e(str(d))}</td></tr>"
-        for p, d in zip(group["path"], group["detail"], strict=True)
-    )
+    body = "".join(f"<tr><td><code>{e(d.path)}</code></td><td>{e(d.detail)}</td></tr>" for d in group)
     return (
         f"<h2 id='{e(reason)}'>{e(reason)} — {len(group)} file(s)</h2><p>{e(REASONS.get(reason, ''))}</p>"
         f"<table><tr><th>file (relative to the source)</th><th>detail</th></tr>{body}</table>"
     )
 
 
-def _html(dispositions: pd.DataFrame, rows: pd.DataFrame) -> str:
+def _html(dispositions: Sequence[Disposition], rows: Sequence[Disposition]) -> str:
     """The whole page: summary, table of contents by reason, one section per reason."""
-    groups = sorted(rows.groupby("reason"), key=lambda kv: (-len(kv[1]), kv[0]))
+    by_reason = [(r, list(g)) for r, g in groupby(rows, key=lambda d: d.reason)]  # rows come sorted by reason
+    groups = sorted(by_reason, key=lambda kv: (-len(kv[1]), kv[0]))
     toc = "".join(f"<li><a href='#{html.escape(r)}'>{html.escape(r)}</a>: {len(g)}</li>" for r, g in groups)
-    sections = "".join(_section(str(r), g) for r, g in groups)
+    sections = "".join(_section(r, g) for r, g in groups)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>radflow quarantine report</title>"
         f"<style>{_STYLE}</style></head><body><h1>Quarantine report</h1>{_summary(dispositions)}"

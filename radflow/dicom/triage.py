@@ -7,15 +7,14 @@ name tags and counts, never header values, so no PHI can leak through a detail.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from radflow.config.clean import CleanParams
 from radflow.dicom.geometry import orientation_ok
-from radflow.dicom.header import HeaderLike, HeaderView
+from radflow.dicom.header import HeaderLike, HeaderView, read_header
 from radflow.dicom.instances import Instance, frame_slices, image_type, mosaic_slices
 from radflow.dicom.mosaic import mosaic_layout
 from radflow.dicom.stored import PixelRecipe, pixel_recipe
@@ -95,7 +94,7 @@ def header_verdict(ds: Dataset | HeaderView, keep_for_processing: bool) -> Verdi
     """Checks that need the header: derived images, burned-in text, processing intent, pixel layout."""
     from radflow.dicom import pixels  # imported here: decoding plugins load only when cleaning runs
 
-    dataset = ds.ds if isinstance(ds, HeaderView) else ds
+    dataset = cast(Dataset, ds)  # pixels' checks only call get(): the view answers them from raw bytes
     types = image_type(ds)
     verdict = _derived_verdict(ds, types)
     if verdict is not None:
@@ -165,7 +164,7 @@ def inspect_file(path: str, row: int, params: CleanParams) -> Instance | Verdict
     """Read one header (no pixels) and run the header and geometry checks; a record or a verdict."""
     try:
         with open(path, "rb") as fp:
-            ds = HeaderView(pydicom.dcmread(fp, stop_before_pixels=True, force=True))
+            ds = read_header(fp)
             verdict = header_verdict(ds, params.keep_for_processing)
             if verdict is not None:
                 return verdict

@@ -46,15 +46,17 @@ def _silence_worker() -> None:
     warnings.simplefilter("ignore")
 
 
-def worker_count(workers: int, jobs: int) -> int:
-    """Processes to start: `workers` (0 = one per core), never more than there are jobs."""
+def worker_count(workers: int, jobs: int, per_worker: int = 1) -> int:
+    """Processes to use: `workers` (0 = one per core), each with `per_worker` jobs or more; 1 = in-process."""
     wanted = workers or os.cpu_count() or 1
-    return max(1, min(wanted, jobs))
+    return max(1, min(wanted, jobs // max(1, per_worker)))
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int, desc: str) -> list[R]:
-    """`[fn(x) for x in items]` in order, over a process pool when more than one worker is useful."""
-    n = worker_count(workers, len(items))
+def parallel_map(
+    fn: Callable[[T], R], items: Sequence[T], workers: int, desc: str, per_worker: int = 1
+) -> list[R]:
+    """`[fn(x) for x in items]` in order, over a process pool when each process gets `per_worker` items."""
+    n = worker_count(workers, len(items), per_worker)
     bar = tqdm(
         total=len(items), desc=desc, unit="", disable=None, leave=False
     )  # disable=None: only on a terminal

@@ -296,3 +296,23 @@ def test_main_reports_a_missing_ingest_folder_as_one_sentence(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "radflow ingest" in err and err.count("\n") == 1
+
+
+def test_process_pools_write_what_one_process_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasks.clean as stage
+
+    src = tmp_path / "src"
+    ct_series(src / "long", [1.5 * k for k in range(40)])  # 40 slices: three decode chunks below
+    ct_series(src / "short", [0, 2, 4, 6], value=100)
+    ingest(IngestParams(source=src, workers=1), src, tmp_path / "ingest")
+    clean(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "one")
+    # Small inputs stay in-process; lowered thresholds send headers and chunked decoding to pools.
+    monkeypatch.setattr(stage, "HEADERS_PER_WORKER", 1)
+    monkeypatch.setattr(stage, "VOXELS_PER_WORKER", 1)
+    result = clean(CleanParams(workers=2), tmp_path / "ingest", tmp_path / "pooled")
+    assert result.series == 2 and result.accepted == 44
+    for name in ("series.parquet", "dispositions.parquet"):
+        expected = pd.read_parquet(tmp_path / "one" / name)
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pooled" / name), expected)
+    for array in (tmp_path / "one" / "arrays").iterdir():
+        np.testing.assert_array_equal(np.load(tmp_path / "pooled" / "arrays" / array.name), np.load(array))

@@ -8,9 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radflow.dicom import lut, pixels
+from radflow.dicom.header import read_header
 from radflow.dicom.stored import pixel_recipe, stored_values
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -18,7 +19,8 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 
 def write(path: Path, words: np.ndarray, *, stored: int, signed: bool, ts: str, **extra: object) -> Path:
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID, meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ts, CT, "1.2.3"
+    meta.TransferSyntaxUID, meta.MediaStorageSOPClassUID = UID(ts), UID(CT)
+    meta.MediaStorageSOPInstanceUID = UID("1.2.3")
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = CT, "1.2.3", "CT"
     ds.Rows, ds.Columns = words.shape
@@ -63,6 +65,8 @@ def test_direct_paths_match_pixels_and_lut(tmp_path: Path, stored: int, signed: 
         head = pydicom.dcmread(fp, stop_before_pixels=True)
         recipe = pixel_recipe(head, fp)
     assert recipe is not None
+    with open(path, "rb") as fp:  # the clean stage's own header read gives the same recipe
+        assert pixel_recipe(read_header(fp), fp) == recipe
     out = np.empty(words.shape, np.float32)
     recipe.values(str(path), out)
     np.testing.assert_array_equal(out, expected)
