@@ -83,12 +83,13 @@ def run(
         list[str] | None,
         typer.Option("--set", help="Override a parameter for this run only, e.g. --set train.epochs=3."),
     ] = None,
+    force: Annotated[bool, typer.Option(help="Re-run every stage even if DVC finds no change.")] = False,
 ) -> None:
     """Run the retraining flow (Prefect over the DVC stages) and print where the results are."""
     from flows.retrain import main as run_flow
 
     with user_errors():
-        run_flow(set_ or [])
+        run_flow(set_ or [], force=force)
 
 
 @app.command()
@@ -104,6 +105,17 @@ def demo(
         params = load_params()
         ensure_cohort(params.ingest.source, patients=patients, seed=0)
         run_flow([])
+
+
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option(help="When to retrain, as cron (server time zone).")] = "0 2 * * *",
+) -> None:
+    """Serve the nightly `retrain` deployment (schedule and parameter form in the Prefect UI)."""
+    from flows.deployments import main as serve_deployment
+
+    with user_errors():
+        serve_deployment(["--cron", cron])
 
 
 @app.command("check-params")

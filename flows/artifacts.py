@@ -1,0 +1,60 @@
+"""Prefect artifacts of a retrain run: progress per stage, the test metrics table, a markdown summary."""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from flows.summary import RunSummary, markdown, metric_text, metrics_table
+
+# Keyed artifacts: the UI shows each key's history across runs.
+PROGRESS_KEY = "retrain-progress"
+METRICS_KEY = "retrain-test-metrics"
+SUMMARY_KEY = "retrain-summary"
+QUARANTINE_KEY = "retrain-quarantine"
+
+
+class StageProgress:
+    """A progress artifact moved forward as each DVC stage finishes."""
+
+    def __init__(self, stages: int) -> None:
+        self.stages = max(stages, 1)
+        self.done = 0
+        self.artifact_id = cast(
+            UUID,
+            create_progress_artifact(0.0, key=PROGRESS_KEY, description=f"0 of {stages} DVC stages done"),
+        )
+
+    def advance(self, stage: str, outcome: str) -> None:
+        """Record one more finished stage."""
+        self.done += 1
+        update_progress_artifact(
+            self.artifact_id,
+            100.0 * self.done / self.stages,
+            description=f"{self.done} of {self.stages} DVC stages done (last: {stage} {outcome})",
+        )
+
+
+def publish(summary: RunSummary) -> None:
+    """The metrics table, the quarantine counts and the markdown summary of a finished run."""
+    if summary.test_metrics:
+        create_table_artifact(
+            metrics_table(summary.test_metrics),
+            key=METRICS_KEY,
+            description=f"Test metrics of run {summary.run_id}: "
+            f"AUC {metric_text(summary.test_metrics, 'auc')}",
+        )
+    if summary.quarantine:
+        create_table_artifact(
+            [{"reason": reason, "files": count} for reason, count in summary.quarantine.items()],
+            key=QUARANTINE_KEY,
+            description=f"Files quarantined by the clean stage in run {summary.run_id}, by reason",
+        )
+    create_markdown_artifact(markdown(summary), key=SUMMARY_KEY, description=f"Retrain run {summary.run_id}")

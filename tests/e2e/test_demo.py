@@ -1,0 +1,64 @@
+"""The real pipeline (ingest → clean → split → train → evaluate) through the flow, on a small cohort."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from toyproject import sh
+
+from flows.parameters import RetrainParameters
+from flows.retrain import retrain
+from flows.summary import RunSummary
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "tasks", "radflow"]
+
+
+@pytest.fixture
+def demo_project(tmp_path: Path) -> Path:
+    """A copy of this project (code, dvc.yaml, params.yaml) with a 12-patient synthetic cohort."""
+    from radflow.config import load_params
+    from radflow.synth.cohort import write_cohort
+
+    root = tmp_path / "radflow"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    sh(root, "git", "init", "-q", "-b", "main")
+    sh(root, sys.executable, "-m", "dvc", "init", "-q")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", "radflow")
+    params = load_params(root / "params.yaml")
+    write_cohort(root / params.ingest.source, patients=12, seed=0)
+    return root
+
+
+def test_the_real_pipeline_runs_end_to_end_with_overrides(demo_project: Path) -> None:
+    params_before = (demo_project / "params.yaml").read_bytes()
+    overrides = ["train.epochs=2", "evaluate.bootstrap=50", "evaluate.gradcam.per_outcome=0"]
+
+    state = retrain(params=RetrainParameters(set=overrides), project=str(demo_project), return_state=True)
+
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert isinstance(summary, RunSummary)
+    assert [s.name for s in summary.stages] == ["ingest", "clean", "split", "train", "evaluate"]
+    assert {s.outcome for s in summary.stages} == {"ran"}
+    metrics = summary.test_metrics
+    assert metrics is not None and 0.0 <= metrics["auc"] <= 1.0
+    low, high = metrics["ci95"]["auc"]
+    assert low <= metrics["auc"] <= high
+    workdir = demo_project / summary.workdir
+    assert (workdir / "reports/report.html").is_file() and (workdir / "models/model.pt").is_file()
+    assert summary.quarantine and all(count > 0 for count in summary.quarantine.values())
+    assert (demo_project / "params.yaml").read_bytes() == params_before
+    assert "epochs: 2" in sh(demo_project, "git", "show", f"{summary.lineage_ref}:params.yaml")

@@ -1,0 +1,18 @@
+"""The nightly deployment carries a cron schedule and the typed parameters the UI renders as a form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.deployments import NIGHTLY_CRON, nightly
+
+
+def test_the_nightly_deployment_has_a_schedule_and_a_parameter_form(tmp_path: Path) -> None:
+    deployment = nightly(tmp_path)
+
+    assert [s.schedule.cron for s in deployment.schedules] == [NIGHTLY_CRON]  # type: ignore[union-attr]
+    assert deployment.parameters == {"project": str(tmp_path.resolve())}
+    schema = deployment._parameter_openapi_schema.model_dump()
+    form = schema["definitions"]["RetrainParameters"]["properties"]
+    assert {"train_epochs", "train_learning_rate", "train_network", "set", "force"} <= set(form)
+    assert form["train_epochs"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
