@@ -1,24 +1,105 @@
-"""Knobs of the train stage."""
+"""Knobs of the train stage: inputs, network, optimisation, augmentation, resumption."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from radflow.config.base import Section
+
+
+class AugmentParams(Section):
+    """Random training-time perturbations, applied per sample on whole batches (never at evaluation)."""
+
+    flip_axes: list[int] = Field(
+        default=[], description="Spatial axes (0 = rows/slices first) flipped with probability 0.5."
+    )
+    rotate_deg: float = Field(
+        default=0.0, ge=0, le=180, description="Largest in-plane rotation, degrees (3D: about each axis)."
+    )
+    scale: float = Field(default=0.0, ge=0, lt=1, description="Largest relative zoom in or out.")
+    translate: float = Field(
+        default=0.0, ge=0, lt=1, description="Largest shift as a fraction of the image size."
+    )
+    noise_std: float = Field(
+        default=0.0,
+        ge=0,
+        description="Standard deviation of added Gaussian noise, in [0, 1] intensity units.",
+    )
+    contrast: float = Field(
+        default=0.0, ge=0, lt=1, description="Largest relative change of contrast about the image mean."
+    )
+    probability: float = Field(
+        default=0.8, ge=0, le=1, description="Chance that a sample gets the affine/noise/contrast change."
+    )
 
 
 class TrainParams(Section):
     """What the model sees and how it is fitted."""
 
-    modalities: list[str] = Field(["CR", "DX"], description="Series of these modalities are the model's inputs.")
-    spatial_size: list[int] = Field([64, 64], min_length=2, max_length=3, description="Input size: 2 values for 2D, 3 for 3D.")
+    modalities: list[str] = Field(
+        default=["CR", "DX"], description="Series of these modalities are the model's inputs."
+    )
+    spatial_size: list[int] = Field(
+        default=[64, 64], min_length=2, max_length=3, description="Input size: 2 values for 2D, 3 for 3D."
+    )
+    ct_window: list[float] = Field(
+        default=[-1000.0, 1000.0],
+        min_length=2,
+        max_length=2,
+        description="Volume intensity window (HU) mapped to [0, 1].",
+    )
     network: Literal["densenet121", "resnet18", "resnet10", "small_cnn"] = "small_cnn"
-    epochs: int = Field(12, ge=1)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    width: int = Field(
+        default=32, ge=4, description="Channels of the first stage (resnet/small_cnn); doubled per stage."
+    )
+    stem_stride: int = Field(
+        default=1, ge=1, le=4, description="Stride of the first convolution (resnet); 1 suits 28-64 px."
+    )
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout before the classifier.")
+    epochs: int = Field(default=12, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    schedule: Literal["cosine", "onecycle", "constant"] = Field(
+        default="cosine", description="Learning-rate schedule per step."
+    )
+    warmup_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="Share of steps warming up (onecycle only)."
+    )
+    label_smoothing: float = Field(
+        default=0.0, ge=0, lt=0.5, description="Targets pulled towards 0.5 by this much."
+    )
+    class_balance: Literal["none", "pos_weight", "sampler"] = Field(
+        default="pos_weight",
+        description="Counter class imbalance by weighting the loss or resampling batches.",
+    )
+    patience: int = Field(
+        default=5, ge=1, description="Epochs without a better validation AUC before stopping early."
+    )
+    min_epochs: int = Field(
+        default=1, ge=1, description="Epochs always run before early stopping may end training."
+    )
+    ensemble: int = Field(
+        default=1, ge=1, le=16, description="Networks trained from seeds seed, seed+1, ...; logits averaged."
+    )
+    tta_flip: bool = Field(
+        default=False, description="Average predictions over the augmentation flips at evaluation."
+    )
+    augment: AugmentParams = AugmentParams()
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = Field(True, description="Mixed precision when training on CUDA; ignored on CPU.")
+    amp: bool = Field(default=True, description="Mixed precision when training on CUDA; ignored on CPU.")
+    resume: bool = Field(
+        default=True, description="Resume from checkpoints/train when it matches these params and data."
+    )
+
+    @model_validator(mode="after")
+    def _flip_axes_exist(self) -> TrainParams:
+        dims = len(self.spatial_size)
+        if any(axis < 0 or axis >= dims for axis in self.augment.flip_axes):
+            raise ValueError(f"train.augment.flip_axes must be spatial axes between 0 and {dims - 1}")
+        if self.ct_window[0] >= self.ct_window[1]:
+            raise ValueError("train.ct_window must be [low, high] with low < high")
+        return self

@@ -1,0 +1,1 @@
+"""Labels, splits and the training dataset over clean arrays."""

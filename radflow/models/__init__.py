@@ -1,0 +1,1 @@
+"""Network construction, checkpoints, fitting and prediction."""

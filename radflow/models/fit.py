@@ -1,0 +1,208 @@
+"""The training loop: epochs over in-memory tensors, validation AUC, early stopping, resumable state.
+
+Every random draw (order, augmentation, dropout) comes from generators whose states are saved in
+the per-epoch checkpoint, so a run killed anywhere and restarted repeats exactly what an
+uninterrupted run would have done from its last completed epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from radflow.config.train import TrainParams
+from radflow.data.augment import BatchAugment
+from radflow.models.checkpoint import load_checkpoint, save_atomic
+from radflow.models.config import ModelConfig
+from radflow.models.networks import build_network
+from radflow.models.optim import batches, epoch_order, make_loss, make_optimizer, make_scheduler, smooth
+from radflow.models.predict import predict_logits
+
+
+@dataclass
+class TrainData:
+    """Training images in [0, 1] (augmented, then standardised per batch); standardised val images."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: np.ndarray
+
+
+@dataclass
+class FitResult:
+    """The best weights (by validation AUC), per-epoch history and where the run started from."""
+
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_auc: float
+    epochs_run: int
+    resumed_from: int = 0
+
+
+@dataclass
+class _Run:
+    """Everything that changes while training and must survive a restart."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    epoch: int = 0
+    best_auc: float = -math.inf
+    best_epoch: int = 0
+    wait: int = 0
+    finished: bool = False
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fit(
+    params: TrainParams,
+    config: ModelConfig,
+    data: TrainData,
+    device: torch.device,
+    checkpoint: Path,
+    fingerprint: str,
+    on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
+) -> FitResult:
+    """Train (or resume) until params.epochs or early stopping; checkpoint atomically after each epoch."""
+    torch.manual_seed(params.seed)
+    run = _new_run(params, config, data, device)
+    saved = load_checkpoint(checkpoint, fingerprint) if params.resume else None
+    if saved is not None:
+        _restore(run, saved)
+    resumed_from = run.epoch
+    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size))
+    loss_fn = make_loss(params, data.train_labels).to(device)
+    augment = BatchAugment(params.augment, config.spatial_dims)
+    bar = tqdm(
+        total=params.epochs * steps, initial=run.epoch * steps, desc="train", unit="step", disable=None
+    )
+    while not run.finished:
+        train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
+        val_loss, val_auc = _validate(run.model, config, data, device)
+        _end_epoch(run, params, train_loss, val_loss, val_auc)
+        bar.set_postfix(epoch=run.epoch, val_auc=f"{val_auc:.4f}", best=f"{run.best_auc:.4f}")
+        save_atomic(_state(run, fingerprint), checkpoint)
+        if on_epoch is not None:
+            on_epoch(run.history)
+    bar.close()
+    return FitResult(run.best_state, run.history, run.best_epoch, run.best_auc, run.epoch, resumed_from)
+
+
+def _new_run(params: TrainParams, config: ModelConfig, data: TrainData, device: torch.device) -> _Run:
+    model = build_network(config).to(device)
+    optimizer = make_optimizer(model, params)
+    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size))
+    use_amp = params.amp and device.type == "cuda"
+    return _Run(
+        model=model,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, params, steps),
+        scaler=torch.amp.GradScaler(device.type, enabled=use_amp),
+        generator=torch.Generator().manual_seed(params.seed),
+    )
+
+
+def _train_epoch(
+    run: _Run,
+    params: TrainParams,
+    config: ModelConfig,
+    data: TrainData,
+    loss_fn: torch.nn.Module,
+    augment: BatchAugment,
+    device: torch.device,
+    bar: tqdm,
+) -> float:
+    """One pass over the training set; returns the mean training loss."""
+    run.model.train()
+    total, count = 0.0, 0
+    mean, std = float(config.mean), float(config.std)
+    for idx in batches(epoch_order(data.train_labels, params, run.generator), params.batch_size):
+        images = augment(data.train_images[idx].to(device, non_blocking=True), run.generator)
+        images = (images - mean) / std
+        targets = smooth(data.train_labels[idx].to(device), params.label_smoothing)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler.is_enabled()):
+            loss = loss_fn(run.model(images).reshape(-1).float(), targets)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+        bar.update(1)
+    return total / max(count, 1)
+
+
+def _validate(
+    model: torch.nn.Module, config: ModelConfig, data: TrainData, device: torch.device
+) -> tuple[float, float]:
+    """Unweighted BCE and ROC AUC on the validation split (NaN AUC when it holds one class)."""
+    logits = predict_logits(model, data.val_images, flip_dims=config.tta_flip_dims)
+    targets = torch.tensor(np.asarray(data.val_labels), dtype=torch.float32)
+    loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, targets))
+    if len(np.unique(data.val_labels)) < 2:
+        return loss, float("nan")
+    return loss, float(roc_auc_score(data.val_labels, logits.numpy()))
+
+
+def _end_epoch(run: _Run, params: TrainParams, train_loss: float, val_loss: float, val_auc: float) -> None:
+    """Record history, keep the best weights, count epochs without improvement, decide to stop."""
+    run.epoch += 1
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.history.append(
+        {"epoch": run.epoch, "train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc, "lr": lr}
+    )
+    # with one class in val there is no AUC: the lowest validation loss decides instead
+    score = val_auc if not math.isnan(val_auc) else -val_loss
+    if score > run.best_auc or not run.best_state:
+        run.best_auc, run.best_epoch, run.wait = score, run.epoch, 0
+        run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in run.model.state_dict().items()})
+    else:
+        run.wait += 1
+    stop_early = run.wait >= params.patience and run.epoch >= params.min_epochs
+    run.finished = run.epoch >= params.epochs or stop_early
+
+
+def _state(run: _Run, fingerprint: str) -> dict[str, Any]:
+    """The checkpoint: weights, optimiser, schedule, scaler, RNG states, counters and the fingerprint."""
+    return {
+        "fingerprint": fingerprint,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "generator": run.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "counters": {k: getattr(run, k) for k in ("epoch", "best_auc", "best_epoch", "wait", "finished")},
+        "best_state": run.best_state,
+        "history": run.history,
+    }
+
+
+def _restore(run: _Run, saved: dict[str, Any]) -> None:
+    """Put a checkpoint's state back into a freshly built run."""
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    run.scaler.load_state_dict(saved["scaler"])
+    run.generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    for key, value in saved["counters"].items():
+        setattr(run, key, value)
+    run.best_state, run.history = saved["best_state"], saved["history"]

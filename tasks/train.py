@@ -1,0 +1,181 @@
+"""Train stage: a MONAI network on the labelled clean arrays, resumable, with per-epoch history.
+
+Writes models/model.pt (weights, config, lineage) and reports/train/history.csv; per-epoch
+checkpoints in checkpoints/train/ let a killed run continue where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from radflow.config import TrainParams, load_section
+from radflow.data.training import fingerprint, load_training_data
+from radflow.errors import ConfigError, user_errors
+from radflow.models.checkpoint import save_model
+from radflow.models.config import ModelConfig
+from radflow.models.fit import FitResult, TrainData, fit
+from radflow.models.networks import build_model
+from radflow.models.predict import predict_logits
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "lr"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the model went and how training went."""
+
+    model_path: Path
+    history_path: Path
+    device: str
+    n_train: int
+    n_val: int
+    epochs_run: int
+    best_epoch: int
+    best_val_auc: float
+    resumed_from: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for people."""
+        resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
+        return (
+            f"train: {self.n_train} train / {self.n_val} val samples on {self.device}, "
+            f"{self.epochs_run} epochs"
+            f"{resumed}, best val AUC {self.best_val_auc:.4f} at epoch {self.best_epoch} "
+            f"({self.seconds:.0f} s) → {self.model_path}"
+        )
+
+
+def run(
+    params: TrainParams,
+    clean_dir: Path,
+    split_path: Path,
+    out_dir: Path,
+    checkpoints: Path = Path("checkpoints/train"),
+    reports: Path = Path("reports/train"),
+) -> TrainResult:
+    """Fit the network(s) on train, select by validation AUC, write model.pt and history.csv."""
+    started = time.perf_counter()
+    device = _device(params)
+    if device.type == "cpu":
+        # same seed, same bytes on CPU; on CUDA speed wins (cuDNN autotuning)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+    config, data = load_training_data(clean_dir, split_path, params)
+    results = [
+        _fit_member(m, params, config, data, device, checkpoints, reports) for m in range(params.ensemble)
+    ]
+    state, val_auc = _combine(results, config, data, device)
+    lineage = {
+        "seed": params.seed,
+        "ensemble": params.ensemble,
+        "epochs_run": sum(r.epochs_run for r in results),
+        "best_epoch": results[0].best_epoch if len(results) == 1 else [r.best_epoch for r in results],
+        "best_val_auc": val_auc,
+        "n_train": len(data.train_labels),
+        "n_val": len(data.val_labels),
+    }
+    model_path = out_dir / "model.pt"
+    save_model(model_path, state, config, lineage)
+    return TrainResult(
+        model_path,
+        reports / "history.csv",
+        device.type,
+        len(data.train_labels),
+        len(data.val_labels),
+        results[0].epochs_run,
+        results[0].best_epoch,
+        val_auc,
+        results[0].resumed_from,
+        time.perf_counter() - started,
+    )
+
+
+def _fit_member(
+    member: int,
+    params: TrainParams,
+    config: ModelConfig,
+    data: TrainData,
+    device: torch.device,
+    checkpoints: Path,
+    reports: Path,
+) -> FitResult:
+    """Train ensemble member `member` from seed params.seed + member, with its own checkpoint and history."""
+    member_params = params.model_copy(update={"seed": params.seed + member})
+    name = "" if member == 0 else f"_member{member}"
+    history = reports / f"history{name}.csv"
+    checkpoint = checkpoints / ("last.pt" if member == 0 else f"last{name}.pt")
+    fingerprint_ = fingerprint(member_params, config, data)
+    result = fit(
+        member_params, config, data, device, checkpoint, fingerprint_, lambda h: write_history(h, history)
+    )
+    write_history(result.history, history)
+    return result
+
+
+def _combine(
+    results: list[FitResult], config: ModelConfig, data: TrainData, device: torch.device
+) -> tuple[dict[str, torch.Tensor], float]:
+    """The saved state dict (one network, or the ensemble's members) and its validation AUC."""
+    if len(results) == 1:
+        return results[0].state_dict, results[0].best_auc
+    state = {f"members.{m}.{k}": v for m, r in enumerate(results) for k, v in r.state_dict.items()}
+    model = build_model(config).to(device)
+    model.load_state_dict(state)
+    logits = predict_logits(model, data.val_images, flip_dims=config.tta_flip_dims)
+    if len(np.unique(data.val_labels)) < 2:
+        return state, float("nan")
+    return state, float(roc_auc_score(data.val_labels, logits.numpy()))
+
+
+def _device(params: TrainParams) -> torch.device:
+    if params.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "train.device is 'cuda' but no CUDA GPU is available; set train.device to auto or cpu."
+        )
+    if params.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(params.device)
+
+
+def write_history(rows: list[dict[str, float]], path: Path) -> None:
+    """reports/train/history.csv (the DVC plot), rewritten whole and atomically each epoch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in HISTORY_COLUMNS} for row in rows)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """DVC entry point: python -m tasks.train --clean C --split S --out models."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clean", type=Path, required=True, help="The clean stage's output folder.")
+    parser.add_argument("--split", type=Path, required=True, help="split.parquet from the split stage.")
+    parser.add_argument("--out", type=Path, required=True, help="Folder for model.pt.")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml to read.")
+    parser.add_argument(
+        "--checkpoints", type=Path, default=Path("checkpoints/train"), help="Resumable checkpoints."
+    )
+    parser.add_argument("--reports", type=Path, default=Path("reports/train"), help="Folder for history.csv.")
+    args = parser.parse_args(argv)
+    with user_errors():
+        params = load_section("train", TrainParams, args.params)
+        result = run(params, args.clean, args.split, args.out, args.checkpoints, args.reports)
+    print(result.describe())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The train stage on a small clean output: outputs, the evaluate API, and SIGKILL-safe resumption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from cleandata import write_clean_dir
+
+from radflow.config import SplitParams, TrainParams
+from radflow.data.dataset import ROW_COLUMNS, load_split_arrays
+from radflow.models.checkpoint import load_model
+from radflow.models.predict import predict_proba
+from tasks import split as split_stage
+from tasks.train import HISTORY_COLUMNS, run
+
+ROOT = Path(__file__).resolve().parents[2]
+AUGMENT = {
+    "flip_axes": [1],
+    "rotate_deg": 10,
+    "scale": 0.1,
+    "translate": 0.05,
+    "noise_std": 0.02,
+    "contrast": 0.1,
+}
+
+
+def _split(tmp_path: Path, **kwargs: object) -> tuple[Path, Path]:
+    clean, labels = write_clean_dir(tmp_path, **kwargs)  # type: ignore[arg-type]
+    result = split_stage.run(SplitParams(strategy="predefined"), clean, labels, tmp_path / "split")
+    return clean, result.path
+
+
+def test_train_writes_model_history_and_serves_evaluation(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=36, studies_per_patient=2, size=16)
+    params = TrainParams(
+        modalities=["CR"],
+        spatial_size=[16, 16],
+        network="small_cnn",
+        width=8,
+        epochs=4,
+        batch_size=16,
+        learning_rate=0.01,
+        augment=AUGMENT,
+        tta_flip=True,
+        device="cpu",  # type: ignore[arg-type]
+    )
+    result = run(params, clean, split, tmp_path / "models", tmp_path / "ck", tmp_path / "reports")
+    history = pd.read_csv(result.history_path)
+    assert list(history.columns) == HISTORY_COLUMNS and history["epoch"].tolist() == [1, 2, 3, 4]
+    assert result.best_val_auc == history["val_auc"].max() and result.n_train == 24
+    model, config = load_model(result.model_path)
+    assert config.spatial_size == (16, 16) and config.tta_flip_dims == (1,) and 0.2 < config.mean < 0.6
+    images, labels, rows = load_split_arrays(clean, split, config, "test")
+    assert images.shape == (24, 1, 16, 16) and labels.shape == (24,) and list(rows.columns) == ROW_COLUMNS
+    proba = predict_proba(model, images)
+    assert proba.shape == (24,) and np.all((proba >= 0) & (proba <= 1))
+    assert proba[labels == 1].mean() > proba[labels == 0].mean()  # the blob is learnable
+
+
+def test_train_3d_volumes(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=12, volumes=True, seed=1)
+    params = TrainParams(
+        modalities=["CT"],
+        spatial_size=[8, 8, 8],
+        ct_window=[-1000, 500],
+        network="resnet10",
+        width=4,
+        epochs=2,
+        batch_size=4,
+        augment={"flip_axes": [0, 2], "rotate_deg": 10},
+        device="cpu",  # type: ignore[arg-type]
+    )
+    result = run(params, clean, split, tmp_path / "models", tmp_path / "ck", tmp_path / "reports")
+    model, config = load_model(result.model_path)
+    assert config.spatial_dims == 3 and result.epochs_run == 2
+    images, _, _ = load_split_arrays(clean, split, config, "val")
+    assert predict_proba(model, images).shape == (8,)
+
+
+def test_checkpoint_from_other_params_is_not_resumed(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=8, seed=1)
+    base = {"modalities": ["CR"], "spatial_size": [8, 8], "width": 4, "batch_size": 4, "device": "cpu"}
+    first = run(TrainParams(**base, epochs=2), clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    again = run(TrainParams(**base, epochs=2), clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    other = run(
+        TrainParams(**base, epochs=2, seed=1), clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r"
+    )
+    assert first.resumed_from == 0 and again.resumed_from == 2 and other.resumed_from == 0
+
+
+def _train_cmd(tmp_path: Path, clean: Path, split: Path, name: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tasks.train",
+        "--clean",
+        str(clean),
+        "--split",
+        str(split),
+        "--out",
+        str(tmp_path / name / "models"),
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--checkpoints",
+        str(tmp_path / name / "ck"),
+        "--reports",
+        str(tmp_path / name / "reports"),
+    ]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=150, studies_per_patient=2, size=16)
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  modalities: [CR]\n  spatial_size: [32, 32]\n  width: 8\n  epochs: 4\n  batch_size: 8\n"
+        "  dropout: 0.2\n  device: cpu\n  class_balance: sampler\n  patience: 10\n"
+        "  augment: {flip_axes: [1], rotate_deg: 10, noise_std: 0.02, contrast: 0.1}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        _train_cmd(tmp_path, clean, split, "whole"), cwd=ROOT, env=env, check=True, capture_output=True
+    )
+
+    killed = subprocess.Popen(_train_cmd(tmp_path, clean, split, "killed"), cwd=ROOT, env=env)
+    checkpoint = tmp_path / "killed" / "ck" / "last.pt"
+    while not checkpoint.exists() and killed.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the second epoch
+    assert killed.poll() is None, "training ended before it could be killed; make the test data larger"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "models" / "model.pt").exists()
+    rerun = subprocess.run(
+        _train_cmd(tmp_path, clean, split, "killed"),
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "resumed after epoch" in rerun.stdout
+
+    whole = torch.load(tmp_path / "whole" / "models" / "model.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / "models" / "model.pt", weights_only=True)
+    assert whole["lineage"] == resumed["lineage"]
+    for name, tensor in whole["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "whole" / "reports" / "history.csv"),
+        pd.read_csv(tmp_path / "killed" / "reports" / "history.csv"),
+    )
+
+
+def test_ensemble_members_are_saved_and_averaged(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=8, seed=1)
+    params = TrainParams(
+        modalities=["CR"], spatial_size=[8, 8], width=4, batch_size=4, epochs=2, ensemble=2, device="cpu"
+    )
+    result = run(params, clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    model, config = load_model(result.model_path)
+    assert config.ensemble == 2 and len(model.members) == 2  # type: ignore[arg-type]
+    assert (tmp_path / "ck" / "last_member1.pt").exists() and (
+        tmp_path / "r" / "history_member1.csv"
+    ).exists()
+    images, _, _ = load_split_arrays(clean, split, config, "val")
+    with torch.no_grad():
+        members = torch.stack([m(torch.from_numpy(images)) for m in model.members]).mean(0)  # type: ignore[union-attr]
+    np.testing.assert_allclose(
+        predict_proba(model, images), torch.sigmoid(members).reshape(-1).numpy(), rtol=1e-5
+    )
