@@ -94,7 +94,7 @@ def run(
 
 @app.command()
 def demo(
-    patients: Annotated[int, typer.Option(min=2, help="Patients in the demo cohort.")] = 40,
+    patients: Annotated[int, typer.Option(min=2, help="Patients in the demo cohort.")] = 100,
 ) -> None:
     """Write the demo cohort if it is missing, then run the retraining flow on it."""
     from flows.retrain import main as run_flow
