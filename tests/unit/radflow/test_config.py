@@ -49,7 +49,7 @@ def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
 def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     path = _write(tmp_path, {})
     assert load_params(path, {"train.epochs": 3}).train.epochs == 3
-    with pytest.raises(ConfigError, match="'train.epoch' is not a known key"):
+    with pytest.raises(ConfigError, match=r"'train\.epoch' is not a known key"):
         load_params(path, {"train.epoch": 3})
 
 
