@@ -1,8 +1,10 @@
 """Header reads across processes, in chunks, with a progress bar on a terminal.
 
 Per-file inter-process messages cost about as much as a header read, so files travel in
-contiguous chunks (one message per chunk each way). Few files are read in-process, where a
-pool's start-up would cost more than the reads.
+chunks (one message per chunk each way). A chunk takes every k-th file rather than a contiguous
+run: files sorted by path cluster by source (one scanner's large headers together), and strided
+chunks cost alike, so no core idles at the end waiting for the one chunk of heavy files. Few
+files are read in-process, where a pool's start-up would cost more than the reads.
 """
 
 from __future__ import annotations
@@ -66,17 +68,19 @@ def _read(root: str, keys: KeyMaker, chunk: Sequence[FileStat]) -> list[Header]:
 def read_headers(root: str, files: Sequence[FileStat], key: bytes, workers: int) -> list[Header]:
     """Read every file's header, in `workers` processes (0 = one per core), in input order."""
     workers = cpu_count() if workers == 0 else workers
-    chunk = _chunk_size(len(files), workers)
-    chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
     with tqdm(total=len(files), unit="file", desc="ingest", disable=None, leave=False) as bar:
         if workers <= 1 or len(files) < IN_PROCESS_BELOW:
-            return _in_process(root, key, chunks, bar)
-        return _in_pool(root, key, chunks, min(workers, len(chunks)), bar)
+            chunk = MAX_CHUNK  # contiguous: the bar moves, and a series' keys stay memoised
+            return _in_process(root, key, [files[i : i + chunk] for i in range(0, len(files), chunk)], bar)
+        count = _chunk_count(len(files), workers)
+        strided = [files[i::count] for i in range(count)]
+        rows = _in_pool(root, key, strided, min(workers, count), bar)
+        return [rows[i][j] for j in range(len(strided[0])) for i in range(count) if j < len(rows[i])]
 
 
-def _chunk_size(n: int, workers: int) -> int:
-    """Large enough to amortise messages, small enough for several chunks per worker (balance)."""
-    return max(8, min(MAX_CHUNK, math.ceil(n / max(1, workers * 4))))
+def _chunk_count(n: int, workers: int) -> int:
+    """Several chunks per worker (balance), each at most MAX_CHUNK files (messages stay amortised)."""
+    return max(workers * 4, math.ceil(n / MAX_CHUNK))
 
 
 def _in_process(root: str, key: bytes, chunks: list[Sequence[FileStat]], bar: tqdm) -> list[Header]:
@@ -90,11 +94,12 @@ def _in_process(root: str, key: bytes, chunks: list[Sequence[FileStat]], bar: tq
 
 def _in_pool(
     root: str, key: bytes, chunks: list[Sequence[FileStat]], workers: int, bar: tqdm
-) -> list[Header]:
+) -> list[list[Header]]:
+    """Each chunk's rows, in chunk order."""
     results: list[list[Header]] = [[] for _ in chunks]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(read_chunk, root, key, c): i for i, c in enumerate(chunks)}
         for done in as_completed(futures):
             results[futures[done]] = done.result()
             bar.update(len(chunks[futures[done]]))
-    return [row for part in results for row in part]
+    return results

@@ -1,0 +1,49 @@
+"""Header reads in a process pool: strided chunks come back as the same rows, in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom import dcmwrite, uid
+from pydicom.dataset import Dataset, FileMetaDataset
+
+from radflow.dicom.scan_pool import IN_PROCESS_BELOW, _chunk_count, read_headers
+from radflow.dicom.scan_walk import list_files
+
+KEY = b"k" * 32
+
+
+def _dicom(path: Path, n: int) -> None:
+    ds = Dataset()
+    ds.PatientID, ds.Modality, ds.InstanceNumber = f"P{n % 7}", "CT", n
+    ds.SOPClassUID, ds.SOPInstanceUID = uid.CTImageStorage, f"1.2.826.0.1.3680043.8.498.{n + 1}"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.9", "1.2.826.0.1.3680043.8.498.99"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = (
+        uid.CTImageStorage,
+        ds.SOPInstanceUID,
+    )
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    dcmwrite(path, ds, enforce_file_format=True)
+
+
+def test_pool_rows_equal_in_process_rows_in_input_order(tmp_path: Path) -> None:
+    n = IN_PROCESS_BELOW + 45  # enough for the pool, and not a multiple of the chunk count
+    for i in range(n):
+        path = tmp_path / f"d{i // 50}" / f"f{i:04d}"
+        path.parent.mkdir(exist_ok=True)
+        if i % 3:
+            _dicom(path, i)
+        else:
+            path.write_text(f"note {i}\n")
+    files = list_files(tmp_path)
+    pooled = read_headers(str(tmp_path), files, KEY, workers=2)
+    alone = read_headers(str(tmp_path), files, KEY, workers=1)
+    assert [r.path for r in pooled] == [f.path for f in files]
+    assert pooled == alone
+    assert sum(r.is_dicom for r in pooled) == len([i for i in range(n) if i % 3])
+
+
+def test_chunk_count_gives_each_worker_several_chunks_of_bounded_size() -> None:
+    assert _chunk_count(300, 2) == 8
+    assert _chunk_count(10_000, 2) == 40  # ceil(10000 / 256): no chunk over MAX_CHUNK files
