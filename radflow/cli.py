@@ -51,14 +51,34 @@ def ingest(
     src_dir: Annotated[Path, typer.Argument(help="Folder scanned recursively for DICOM files.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for manifest.parquet.")],
     workers: Annotated[int, typer.Option(min=0, help="Header-reading processes; 0 = one per core.")] = 0,
+    redact_paths: Annotated[
+        bool, typer.Option("--redact-paths", help="Redact patient identifiers in folder and file names.")
+    ] = False,
 ) -> None:
     """Scan DICOM headers into OUT/manifest.parquet (one row per input file), incrementally."""
     from radflow.config import IngestParams
     from tasks.ingest import run
 
     with user_errors():
-        result = run(IngestParams(source=src_dir, workers=workers), src_dir, out)
+        params = IngestParams(source=src_dir, workers=workers, redact_paths=redact_paths)
+        result = run(params, src_dir, out)
     typer.echo(result.describe())
+
+
+@app.command()
+def locate(
+    ingest_dir: Annotated[Path, typer.Argument(help="The output folder of `radflow ingest`.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Paths as the manifest or quarantine report shows them.")
+    ],
+) -> None:
+    """Print the real source file of each (redacted) path, for fixing a quarantined file; needs the key."""
+    from radflow.dicom.paths import locate as find
+
+    with user_errors():
+        found = find(ingest_dir, paths)
+    for real in found:
+        typer.echo(real)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from radflow.dicom import deid
 from radflow.dicom.assemble import Chunk, ChunkResult, chunks_of, create_array, decode_chunk, series_row
 from radflow.dicom.duplicates import resolve_duplicates
 from radflow.dicom.instances import Instance
+from radflow.dicom.paths import SourcePaths, source_paths
 from radflow.dicom.report import write_quarantine
 from radflow.dicom.series import Plan, plan_radiograph, plan_stack, split_stacks
 from radflow.dicom.tables import Disposition, Manifest, read_manifest, write_dispositions, write_series
@@ -74,8 +75,8 @@ class _Ledger:
             keys.append(series_key)
 
 
-def _read_ingest(ingest_dir: Path) -> Manifest:
-    """The manifest, with the source root it is relative to."""
+def _read_ingest(ingest_dir: Path) -> tuple[Manifest, SourcePaths]:
+    """The manifest, and where its files are (its paths may be redacted: ingest.redact_paths)."""
     manifest_path, source_path = ingest_dir / "manifest.parquet", ingest_dir / "source.json"
     for p in (manifest_path, source_path):
         if not p.is_file():
@@ -84,27 +85,29 @@ def _read_ingest(ingest_dir: Path) -> Manifest:
         root = Path(json.loads(source_path.read_text())["root"])
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{source_path} has no 'root' entry; re-run ingest to rewrite it.") from None
-    return read_manifest(manifest_path, root)
+    return read_manifest(manifest_path, root), source_paths(ingest_dir, deid.load_key())
 
 
 _TRIAGE_COLUMNS = ("is_dicom", "read_error", "sop_class_uid", "has_pixel_data", "modality")
 
 
-def _triage_manifest(manifest: Manifest, params: CleanParams, ledger: _Ledger) -> list[int]:
-    """Checks 1-2: manifest triage and duplicate resolution; returns the rows that go on."""
+def _triage_manifest(
+    manifest: Manifest, source: SourcePaths, real: list[str], params: CleanParams, ledger: _Ledger
+) -> list[int]:
+    """Checks 1-2: manifest triage, files a redacted path no longer finds, duplicates; the rows that go on."""
     columns = [(name, manifest.column(name)) for name in _TRIAGE_COLUMNS]
     alive: list[int] = []
     for i in range(manifest.rows):
         verdict = manifest_verdict({name: values[i] for name, values in columns}, params.modalities)
+        if verdict is None and not real[i]:  # outputs keep the redacted path; the sentence says why
+            verdict = Verdict("UNREADABLE", source.why_unresolved(str(manifest.column("path")[i])))
         if verdict is None:
             alive.append(i)
         else:
             ledger.reject(i, verdict)
-    sop, paths = manifest.column("sop_instance_key"), manifest.column("path")
+    sop = manifest.column("sop_instance_key")
     with quiet():
-        dropped, conflicts = resolve_duplicates(
-            [(i, str(sop[i] or ""), str(paths[i])) for i in alive], manifest.root
-        )
+        dropped, conflicts = resolve_duplicates([(i, str(sop[i] or ""), real[i]) for i in alive], source.root)
     ledger.kept_copy.update(dropped)
     for i, verdict in conflicts.items():
         ledger.reject(i, verdict)
@@ -234,14 +237,14 @@ def _dispositions(manifest: Manifest, ledger: _Ledger) -> list[Disposition]:
 
 def run(params: CleanParams, ingest_dir: Path, out: Path) -> CleanResult:
     """Clean the files an ingest manifest lists into arrays, series and dispositions under `out`."""
-    manifest = _read_ingest(ingest_dir)
+    manifest, source = _read_ingest(ingest_dir)
     arrays = out / "arrays"
     shutil.rmtree(arrays, ignore_errors=True)  # stale arrays of a previous run would be untracked orphans
     arrays.mkdir(parents=True)
     ledger = _Ledger()
-    root = str(manifest.root)
-    paths = [os.path.join(root, str(p)) for p in manifest.column("path")]
-    alive = _triage_manifest(manifest, params, ledger)
+    real = [source.resolve(str(p)) or "" for p in manifest.column("path")]  # '': redacted, no file
+    paths = [os.path.join(source.root, p) for p in real]
+    alive = _triage_manifest(manifest, source, real, params, ledger)
     instances = _instances(alive, paths, params, ledger)
     plans = _plans(instances, params, ledger)
     rows = _write_arrays(plans, instances, manifest, paths, arrays, params, ledger)

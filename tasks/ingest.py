@@ -1,9 +1,10 @@
 """Ingest stage: scan every file under a folder into data/ingest/manifest.parquet, incrementally.
 
 One row per file (DICOM or not), header-only reads across cores, de-identified keys only; a
-re-run reads only new or changed files and drops deleted ones. See docs/architecture.md for the
-manifest's columns. `python -m tasks.ingest --source data/demo --out data/ingest` (DVC), or
-`radflow ingest SRC --out OUT`.
+re-run reads only new or changed files and drops deleted ones. With ingest.redact_paths, patient
+identifiers in folder and file names are redacted from the manifest's paths (radflow.dicom.paths).
+See docs/architecture.md for the manifest's columns. `python -m tasks.ingest --source data/demo
+--out data/ingest` (DVC), or `radflow ingest SRC --out OUT`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ import pyarrow.compute as pc
 
 from radflow.config import IngestParams, load_section
 from radflow.dicom.deid import key_fingerprint, load_key
-from radflow.dicom.scan_manifest import previous_manifest, reusable, source_record, to_table, write
+from radflow.dicom.paths import Redactor
+from radflow.dicom.scan_manifest import (
+    previous_manifest,
+    read_redaction,
+    reusable,
+    source_record,
+    to_table,
+    write,
+)
 from radflow.dicom.scan_pool import read_headers
-from radflow.dicom.scan_walk import list_files
+from radflow.dicom.scan_walk import FileStat, list_files
 from radflow.errors import InputError, user_errors
 
 __all__ = ["IngestResult", "main", "run"]
@@ -65,15 +74,51 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file, not a folder; pass a folder for manifest.parquet.")
     key = load_key()
-    record = source_record(source, key_fingerprint(key))
-    files = list_files(source, exclude=out)
+    record = source_record(source, key_fingerprint(key), params.redact_paths)
+    files = list_files(source, exclude=out, hide_names=params.redact_paths)
     previous = previous_manifest(out, record)
-    kept, todo = reusable(previous, files)
-    fresh = to_table(read_headers(os.fspath(source), todo, key, params.workers))
-    table = fresh if kept is None else pa.concat_tables([kept, fresh])
-    manifest = write(out, table, record)
-    reused = 0 if kept is None else kept.num_rows
-    return _result(manifest, table, len(todo), reused, _dropped(previous, reused), start)
+    digests: set[str] | None = None
+    if params.redact_paths:
+        table, read, reused, digests = _scan_redacted(params, source, out, files, previous, key)
+    else:
+        kept, todo = reusable(previous, files)
+        fresh = to_table(read_headers(os.fspath(source), todo, key, params.workers))
+        table = fresh if kept is None else pa.concat_tables([kept, fresh])
+        read, reused = len(todo), 0 if kept is None else kept.num_rows
+    manifest = write(out, table, record, digests)
+    return _result(manifest, table, read, reused, _dropped(previous, reused), start)
+
+
+def _scan_redacted(
+    params: IngestParams,
+    source: Path,
+    out: Path,
+    files: list[FileStat],
+    previous: pa.Table | None,
+    key: bytes,
+) -> tuple[pa.Table, int, int, set[str]]:
+    """The scan with paths redacted: the table, files read, rows reused and the grown digest set."""
+    known = read_redaction(out) if previous is not None else None
+    if known is None or known[0] != key_fingerprint(key):  # rows redacted with another set: read all
+        previous, digests = None, set[str]()
+    else:
+        digests = set(known[1])
+    before = Redactor(key, digests)
+    # Walked files under the paths the previous manifest shows them by, so unchanged files match.
+    shown = {f: FileStat(before.redact(f.path), f.size, f.mtime_ns) for f in files}
+    real = {id(s): f for f, s in shown.items()}  # reusable() hands back the very FileStats it got
+    kept, todo = reusable(previous, list(shown.values()))
+    rows = read_headers(os.fspath(source), [real[id(f)] for f in todo], key, params.workers, digests)
+    after = before if digests == before.digests else Redactor(key, digests)
+    fresh = to_table([r._replace(path=after.redact(r.path)) for r in rows])
+    if kept is None:
+        return fresh, len(todo), 0, digests
+    # Reused rows are redacted afresh from their real paths: with more digests, longest-first
+    # matching may cut a path differently, and the manifest must equal what clean's walk gives.
+    real_path = {s.path: f.path for f, s in shown.items()}
+    paths = [after.redact(real_path[p]) for p in kept.column("path").to_pylist()]
+    kept = kept.set_column(kept.schema.get_field_index("path"), "path", pa.array(paths, pa.string()))
+    return pa.concat_tables([kept, fresh]), len(todo), kept.num_rows, digests
 
 
 def _dropped(previous: pa.Table | None, reused: int) -> int:

@@ -10,7 +10,11 @@ from radflow.config.base import Section
 
 
 class IngestParams(Section):
-    """Where the DICOM lives and how many processes read its headers."""
+    """Where the DICOM lives, how many processes read its headers, whether paths are redacted."""
 
     source: Path = Field(default=Path("data/demo"), description="Folder scanned recursively for DICOM files.")
     workers: int = Field(default=0, ge=0, description="Header-reading processes; 0 means one per CPU core.")
+    redact_paths: bool = Field(
+        default=False,
+        description="Replace patient identifiers in folder and file names by keyed tokens in outputs.",
+    )

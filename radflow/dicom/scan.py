@@ -19,7 +19,7 @@ from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
-from radflow.dicom import deid
+from radflow.dicom import deid, paths
 from radflow.dicom.scan_sniff import sniff
 
 __all__ = ["COLUMNS", "DICOMDIR_SOP_CLASS", "Header", "KeyMaker", "read_header", "unreadable_file"]
@@ -34,6 +34,14 @@ MANIFEST_TAGS: list[BaseTag | int] = [
     for t in (0x00080008, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x00100020, 0x00100030,
               0x0020000D, 0x0020000E, 0x00200011, 0x00200013, 0x00280008, 0x00280010, 0x00280011)
 ]  # fmt: skip
+# With ingest.redact_paths, the identifiers that folder and file names may carry are read too:
+# AccessionNumber, StudyDate, OtherPatientIDs (the others are in MANIFEST_TAGS already).
+REDACTION_TAGS: list[BaseTag | int] = [*MANIFEST_TAGS, *map(BaseTag, (0x00080020, 0x00080050, 0x00101000))]
+# PatientID, OtherPatientIDs, PatientName, PatientBirthDate, AccessionNumber, StudyDate, study and
+# series UIDs: shared by many files, so each value is digested once; the SOP Instance UID is not.
+SHARED_IDENTIFIERS = (0x00100020, 0x00101000, 0x00100010, 0x00100030, 0x00080050, 0x00080020,
+                      0x0020000D, 0x0020000E)  # fmt: skip
+SOP_INSTANCE_UID = 0x00080018
 # Tags whose presence shows that a preamble-less parse found a real dataset, not junk.
 EVIDENCE_TAGS = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00280010, 0x00100020)
 
@@ -96,12 +104,15 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         fp.seek(0)
         pixel_lengths: list[int] = []
         try:
-            ds = read_partial(fp, _stop_at_pixels(pixel_lengths), force=True, specific_tags=MANIFEST_TAGS)
+            tags = MANIFEST_TAGS if keys.path_digests is None else REDACTION_TAGS
+            ds = read_partial(fp, _stop_at_pixels(pixel_lengths), force=True, specific_tags=tags)
         except Exception as err:  # a parse failure is a disposition, never a crash
             return _row(rel, size, mtime_ns, kind == "dicom", _parse_error(err))
         end = fp.tell()
     if kind == "raw" and not any(t in ds for t in EVIDENCE_TAGS):
         return _row(rel, size, mtime_ns, False, "not DICOM: no 'DICM' prefix and no DICOM header found")
+    if keys.path_digests is not None:
+        keys.note_identifiers(ds)  # a truncated header's identifiers may still name its folder
     problem = "" if pixel_lengths else _incomplete(ds, size, end)
     if problem:
         return _row(rel, size, mtime_ns, True, problem)
@@ -171,11 +182,29 @@ def _parse_error(err: Exception) -> str:
 
 
 class KeyMaker:
-    """De-identified keys under one secret, memoised: the files of a series share study and series keys."""
+    """De-identified keys under one secret, memoised: the files of a series share study and series keys.
 
-    def __init__(self, key: bytes) -> None:
+    With `collect_path_ids`, it also gathers the path-token digests of each header's identifiers
+    (radflow.dicom.paths) in `path_digests`: only digests, so raw values stay in this process.
+    """
+
+    def __init__(self, key: bytes, collect_path_ids: bool = False) -> None:
         self.key = key
         self._memo: dict[tuple[str, str], str] = {}
+        self.path_digests: set[str] | None = set() if collect_path_ids else None
+        self._noted: set[str] = set()  # identifier values already digested (a series repeats them)
+
+    def note_identifiers(self, ds: Dataset) -> None:
+        """Add the path-token digests of `ds`'s identifiers to `path_digests`; a bad value is skipped."""
+        assert self.path_digests is not None
+        try:
+            text = _texts(ds)
+        except Exception:  # an undecodable value cannot be matched in a path either
+            return
+        values = [v for v in (text.get(t) for t in SHARED_IDENTIFIERS) if v and v not in self._noted]
+        self._noted.update(values)
+        values.append(text.get(SOP_INSTANCE_UID, ""))
+        self.path_digests.update(paths.token_digest(self.key, f) for f in paths.identifier_forms(values))
 
     def pseudonym(self, kind: str, value: str) -> str:
         """deid.pseudonym, computed once per (kind, value)."""

@@ -1,8 +1,9 @@
 """The manifest table: its schema, the rows a previous ingest can lend, and atomic writing.
 
 A previous manifest is reused only when it was written under the same key (fingerprint), by the
-same scan version and for the same source; then each row whose (path, size, mtime_ns) is
-unchanged is kept as it is, and only the other files are read again.
+same scan version, for the same source and with path redaction as now; then each row whose (path,
+size, mtime_ns) is unchanged is kept as it is, and only the other files are read again. With
+ingest.redact_paths, redaction.json holds the digests that paths were redacted with.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,21 @@ from radflow.dicom.scan_walk import FileStat
 
 __all__ = [
     "MANIFEST",
+    "REDACTION",
     "SCAN_VERSION",
     "SCHEMA",
     "SOURCE",
     "previous_manifest",
+    "read_redaction",
     "reusable",
+    "source_record",
     "to_table",
     "write",
 ]
 
 log = logging.getLogger(__name__)
 
-MANIFEST, SOURCE = "manifest.parquet", "source.json"
+MANIFEST, SOURCE, REDACTION = "manifest.parquet", "source.json", "redaction.json"
 SCAN_VERSION = 1  # bump when a column's meaning changes: older manifests are then re-scanned whole
 _TYPES = {
     "size": pa.int64(),
@@ -56,9 +60,16 @@ def to_table(rows: Sequence[Header]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def source_record(source: Path, fingerprint: str) -> dict[str, Any]:
+def source_record(source: Path, fingerprint: str, redact_paths: bool = False) -> dict[str, Any]:
     """source.json: the root as given (relative stays relative) and what the rows depend on."""
-    return {"root": source.as_posix(), "key_fingerprint": fingerprint, "scan_version": SCAN_VERSION}
+    record: dict[str, Any] = {
+        "root": source.as_posix(),
+        "key_fingerprint": fingerprint,
+        "scan_version": SCAN_VERSION,
+    }
+    if redact_paths:  # only when on: without it, source.json stays as it always was
+        record["redact_paths"] = True
+    return record
 
 
 def previous_manifest(out: Path, record: dict[str, Any]) -> pa.Table | None:
@@ -72,7 +83,7 @@ def previous_manifest(out: Path, record: dict[str, Any]) -> pa.Table | None:
     except (OSError, ValueError, pa.ArrowException):
         log.warning("the previous manifest in %s is unreadable; scanning every file again", out)
         return None
-    changed = [k for k in record if before.get(k) != record[k]]
+    changed = [k for k in sorted(record.keys() | before.keys()) if before.get(k) != record.get(k)]
     if changed:
         log.info("previous manifest was written with a different %s; scanning every file again", changed[0])
         return None
@@ -96,15 +107,33 @@ def reusable(previous: pa.Table | None, files: Sequence[FileStat]) -> tuple[pa.T
     return previous.filter(pa.array(keep, pa.bool_())), todo
 
 
-def write(out: Path, table: pa.Table, record: dict[str, Any]) -> Path:
-    """Write manifest.parquet (sorted by path) and source.json atomically; return the manifest path."""
+def read_redaction(out: Path) -> tuple[str, frozenset[str]] | None:
+    """redaction.json in `out`: key fingerprint and path-token digests; None when absent or unreadable."""
+    try:
+        data = json.loads((out / REDACTION).read_text())
+        return str(data["key_fingerprint"]), frozenset(str(d) for d in data["digests"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(out: Path, table: pa.Table, record: dict[str, Any], digests: Collection[str] | None = None) -> Path:
+    """Write manifest.parquet (sorted by path), redaction.json (when `digests`) and source.json atomically."""
     out.mkdir(parents=True, exist_ok=True)
     table = table.sort_by("path")
     path = out / MANIFEST
     tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, path)
-    tmp_json = out / f".{SOURCE}.{os.getpid()}.tmp"
-    tmp_json.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp_json, out / SOURCE)
+    if digests is None:
+        (out / REDACTION).unlink(missing_ok=True)  # a stale set would make clean redact real paths
+    else:
+        redaction = {"key_fingerprint": record["key_fingerprint"], "digests": sorted(digests)}
+        _write_json(out / REDACTION, redaction)
+    _write_json(out / SOURCE, record)  # last: source.json vouches for the files written before it
     return path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)

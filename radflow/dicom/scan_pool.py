@@ -53,9 +53,12 @@ def quiet_pydicom() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def read_chunk(root: str, key: bytes, chunk: Sequence[FileStat]) -> list[Header]:
-    """Read the headers of a chunk of files under `root` (runs in a worker process)."""
-    return _read(root, KeyMaker(key), chunk)
+def read_chunk(
+    root: str, key: bytes, chunk: Sequence[FileStat], collect: bool = False
+) -> tuple[list[Header], set[str]]:
+    """Read a chunk's headers under `root` (in a worker); with `collect`, also its path-token digests."""
+    keys = KeyMaker(key, collect_path_ids=collect)
+    return _read(root, keys, chunk), keys.path_digests or set()
 
 
 def _read(root: str, keys: KeyMaker, chunk: Sequence[FileStat]) -> list[Header]:
@@ -65,16 +68,22 @@ def _read(root: str, keys: KeyMaker, chunk: Sequence[FileStat]) -> list[Header]:
         return [read_header(join(root, f.path), f.path, f.size, f.mtime_ns, keys) for f in chunk]
 
 
-def read_headers(root: str, files: Sequence[FileStat], key: bytes, workers: int) -> list[Header]:
-    """Read every file's header, in `workers` processes (0 = one per core), in input order."""
+def read_headers(
+    root: str, files: Sequence[FileStat], key: bytes, workers: int, digests: set[str] | None = None
+) -> list[Header]:
+    """Read every file's header, in `workers` processes (0 = one per core), in input order.
+
+    When `digests` is given, the path-token digests of the headers' identifiers are added to it.
+    """
     workers = cpu_count() if workers == 0 else workers
     with tqdm(total=len(files), unit="file", desc="ingest", disable=None, leave=False) as bar:
         if workers <= 1 or len(files) < IN_PROCESS_BELOW:
             chunk = MAX_CHUNK  # contiguous: the bar moves, and a series' keys stay memoised
-            return _in_process(root, key, [files[i : i + chunk] for i in range(0, len(files), chunk)], bar)
+            chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
+            return _in_process(root, key, chunks, bar, digests)
         count = _chunk_count(len(files), workers)
         strided = [files[i::count] for i in range(count)]
-        rows = _in_pool(root, key, strided, min(workers, count), bar)
+        rows = _in_pool(root, key, strided, min(workers, count), bar, digests)
         return [rows[i][j] for j in range(len(strided[0])) for i in range(count) if j < len(rows[i])]
 
 
@@ -83,23 +92,35 @@ def _chunk_count(n: int, workers: int) -> int:
     return max(workers * 4, math.ceil(n / MAX_CHUNK))
 
 
-def _in_process(root: str, key: bytes, chunks: list[Sequence[FileStat]], bar: tqdm) -> list[Header]:
+def _in_process(
+    root: str, key: bytes, chunks: list[Sequence[FileStat]], bar: tqdm, digests: set[str] | None = None
+) -> list[Header]:
     out: list[Header] = []
-    keys = KeyMaker(key)  # shared by all chunks: a study's files often span several
+    keys = KeyMaker(key, digests is not None)  # shared by all chunks: a study's files often span several
     for chunk in chunks:
         out.extend(_read(root, keys, chunk))
         bar.update(len(chunk))
+    if digests is not None and keys.path_digests:
+        digests |= keys.path_digests
     return out
 
 
 def _in_pool(
-    root: str, key: bytes, chunks: list[Sequence[FileStat]], workers: int, bar: tqdm
+    root: str,
+    key: bytes,
+    chunks: list[Sequence[FileStat]],
+    workers: int,
+    bar: tqdm,
+    digests: set[str] | None = None,
 ) -> list[list[Header]]:
-    """Each chunk's rows, in chunk order."""
+    """Each chunk's rows, in chunk order; each chunk's path-token digests added to `digests`."""
     results: list[list[Header]] = [[] for _ in chunks]
+    collect = digests is not None
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(read_chunk, root, key, c): i for i, c in enumerate(chunks)}
+        futures = {pool.submit(read_chunk, root, key, c, collect): i for i, c in enumerate(chunks)}
         for done in as_completed(futures):
-            results[futures[done]] = done.result()
+            results[futures[done]], found = done.result()
+            if digests is not None:
+                digests |= found
             bar.update(len(chunks[futures[done]]))
     return results

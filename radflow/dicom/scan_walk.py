@@ -24,22 +24,26 @@ class FileStat(NamedTuple):
     mtime_ns: int
 
 
-def list_files(root: Path, exclude: Path | None = None) -> list[FileStat]:
-    """Every file under `root` (sorted by path), except those under `exclude` (e.g. the output)."""
+def list_files(root: Path, exclude: Path | None = None, hide_names: bool = False) -> list[FileStat]:
+    """Every file under `root` (sorted by path), except those under `exclude` (e.g. the output).
+
+    `hide_names` keeps folder names out of the log (ingest.redact_paths: they may name the patient).
+    """
     skip = _identity(exclude) if exclude is not None else None
     seen: set[tuple[int, int]] = set()
     found: list[FileStat] = []
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         folder, prefix = stack.pop()
-        ident = _identity(Path(folder))
+        ident = _identity(folder)
         if ident is None or ident in seen or ident == skip:
             continue
         seen.add(ident)
         try:
             entries = list(os.scandir(folder))
         except OSError as err:  # said out loud: its files cannot be in the manifest
-            log.warning("cannot list folder %s (%s); its files are not scanned", prefix or ".", err.strerror)
+            shown = f"a folder {prefix.count('/')} levels deep" if hide_names else f"folder {prefix or '.'}"
+            log.warning("cannot list %s (%s); its files are not scanned", shown, err.strerror)
             continue
         for entry in entries:
             rel = prefix + entry.name
@@ -51,9 +55,9 @@ def list_files(root: Path, exclude: Path | None = None) -> list[FileStat]:
     return found
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: str | Path) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return st.st_dev, st.st_ino

@@ -316,3 +316,26 @@ def test_process_pools_write_what_one_process_writes(tmp_path: Path, monkeypatch
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pooled" / name), expected)
     for array in (tmp_path / "one" / "arrays").iterdir():
         np.testing.assert_array_equal(np.load(tmp_path / "pooled" / "arrays" / array.name), np.load(array))
+
+
+def test_clean_reads_files_through_redacted_paths(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    folder = src / f"{PHI['PatientID']}_Zyxwv_Planted"
+    ct_series(folder / "ct", [0, 2, 4, 6])
+    ramp = np.arange(64, dtype=np.int16).reshape(8, 8)
+    chest = dicom(folder / "cr.dcm", CR, "CR", ramp, ImagerPixelSpacing=[0.2, 0.2])
+    ingest(IngestParams(source=src, workers=1, redact_paths=True), src, tmp_path / "ingest")
+    result = clean(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "out")
+    assert (result.accepted, result.series) == (5, 2)
+    table = pd.read_parquet(tmp_path / "out" / "dispositions.parquet")
+    assert table.path.str.match(r"id-[0-9a-f]{8}_id-[0-9a-f]{8}/").all()
+    # A file gone since ingest: its row keeps the redacted path and says what happened.
+    chest.unlink()
+    again = clean(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "again")
+    assert (again.accepted, again.quarantined) == (4, 1)
+    gone = pd.read_csv(tmp_path / "again" / "quarantine.csv").iloc[0]
+    assert gone.path.endswith("/cr.dcm") and gone.reason == "UNREADABLE" and "re-run ingest" in gone.detail
+    planted = [PHI["PatientID"].encode(), b"Zyxwv", b"Planted"]
+    for out in (tmp_path / "out", tmp_path / "again"):
+        for path in out.rglob("*"):
+            assert path.is_dir() or not [p for p in planted if p in path.read_bytes()], path.name

@@ -205,3 +205,60 @@ def test_whole_corpus_one_row_per_file(dicom_corpus: Path, tmp_path: Path) -> No
     assert (readable["patient_key"] != "").mean() > 0.9 and (readable["sop_instance_key"] != "").mean() > 0.9
     again = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
     assert (again.read, again.reused) == (0, result.files)
+
+
+def test_redacted_paths_are_reused_incrementally_and_redacted_afresh(tree: Path, tmp_path: Path) -> None:
+    image(tree / "MRN-4711_Doe_Jane" / "a.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.301")
+    (tree / "Poe_Edgar_notes").mkdir()
+    (tree / "Poe_Edgar_notes" / "notes.txt").write_text("no header names this patient yet\n")
+    out, params = tmp_path / "out", IngestParams(workers=1, redact_paths=True)
+    first = run(params, tree, out)
+    before = manifest(out)
+    assert first.files == 10 and "Poe_Edgar_notes/notes.txt" in before.index
+    assert not [p for p in before.index if "4711" in p or "Doe" in p or "Jane" in p]
+    assert json.loads((out / "source.json").read_text())["redact_paths"] is True
+    assert (out / "redaction.json").is_file()
+    again = run(params, tree, out)
+    assert (again.read, again.reused, again.dropped) == (0, 10, 0)
+    pd.testing.assert_frame_equal(manifest(out), before)
+
+    # A new patient in a folder named after him: read, its path redacted, and the old notes folder
+    # that bears his name is redacted too, although its row is reused.
+    image(tree / "MRN-0999_Poe_Edgar" / "b.dcm", "MRN-0999", "Poe^Edgar", "1.2.826.0.1.3680043.8.498.302")
+    third = run(params, tree, out)
+    after = manifest(out)
+    assert (third.read, third.reused, third.dropped, third.files) == (1, 10, 0, 11)
+    assert not [p for p in after.index if "0999" in p or "Poe" in p or "Edgar" in p]
+    assert "README.txt" in after.index and "p1/a.dcm" in after.index  # nothing to redact there
+    assert run(params, tree, out).read == 0
+    pd.testing.assert_frame_equal(manifest(out), after)
+    # The incremental manifest is the one a fresh scan writes.
+    run(params, tree, tmp_path / "fresh")
+    pd.testing.assert_frame_equal(manifest(tmp_path / "fresh"), after)
+    # Switching redaction off rescans every file under its real path.
+    off = run(IngestParams(workers=1), tree, out)
+    assert (off.read, off.reused) == (11, 0) and "MRN-0999_Poe_Edgar/b.dcm" in manifest(out).index
+    assert not (out / "redaction.json").exists()
+
+
+def test_cli_ingest_redacts_and_locate_finds_the_real_file(tree: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from radflow.cli import app
+
+    image(tree / "MRN-4711_Doe_Jane" / "a.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.301")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    done = runner.invoke(app, ["ingest", str(tree), "--out", str(out), "--workers", "1", "--redact-paths"])
+    assert done.exit_code == 0, done.output
+    shown = [p for p in manifest(out).index if p.endswith("/a.dcm") and p.startswith("id-")]
+    assert len(shown) == 1 and "4711" not in shown[0]
+    found = runner.invoke(app, ["locate", str(out), shown[0], "README.txt"])
+    assert found.exit_code == 0, found.output
+    assert found.output.splitlines() == [
+        (tree / "MRN-4711_Doe_Jane" / "a.dcm").as_posix(),
+        (tree / "README.txt").as_posix(),
+    ]
+    missing = runner.invoke(app, ["locate", str(out), "id-00000000/a.dcm"])
+    assert missing.exit_code == 2 and "id-00000000/a.dcm matches no file" in missing.output
+    assert missing.output.count("\n") == 1

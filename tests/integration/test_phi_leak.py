@@ -252,28 +252,62 @@ def test_no_input_phi_value_reaches_any_output_or_log(
     assert find_leaks([planted], {}, values) == [f"{values[victim]} {victim!r} in series.parquet (cells)"]
 
 
+def _phi_named_export(cohort: Path, tmp_path: Path) -> tuple[Path, dict[str, str], list[str]]:
+    """A copy of the cohort exported PACS-style: '<PatientID>_<Surname>_<Given>/<StudyDate>/', a file
+    named by its SOP Instance UID. Returns the source, the values planted in paths, the renamed paths."""
+    src = tmp_path / "export"
+    shutil.copytree(cohort, src)
+    first = src / "p001" / "study1" / "series1" / "IM0001.dcm"
+    header = pydicom.dcmread(first, stop_before_pixels=True)
+    surname, given = str(header.PatientName).split("^")[:2]
+    day = str(header.StudyDate)
+    first.rename(first.with_name(f"{header.SOPInstanceUID}.dcm"))
+    (src / "p001" / "study1").rename(src / "p001" / f"{day[:4]}-{day[4:6]}-{day[6:]}")
+    folder = f"{header.PatientID}_{surname}_{given}"
+    (src / "p001").rename(src / folder)
+    values = {
+        str(header.PatientID).lower(): "PatientID in a folder name",
+        surname.lower(): "PatientName in a folder name",
+        given.lower(): "PatientName in a folder name",
+        f"{day[:4]}-{day[4:6]}-{day[6:]}": "StudyDate in a folder name",
+        str(header.SOPInstanceUID).lower(): "SOPInstanceUID as a file name",
+    }
+    renamed = sorted(p.relative_to(src).as_posix() for p in (src / folder).rglob("*") if p.is_file())
+    return src, values, renamed
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="docs/architecture.md makes `path` (relative to the source) a column of manifest.parquet, "
-    "dispositions.parquet and the quarantine report, so PHI in folder names (PACS exports named "
-    "'<PatientID>_<Name>/') reaches outputs; needs a decision (pseudonymise path components or keep "
-    "these tables as access-controlled local outputs).",
-)
 def test_phi_in_folder_names_does_not_reach_outputs(cohort: Path, tmp_path: Path) -> None:
     from radflow.config import CleanParams, IngestParams
     from tasks import clean, ingest
 
-    src = tmp_path / "export"
-    shutil.copytree(cohort, src)
-    header = pydicom.dcmread(next((src / "p001").rglob("*.dcm")), stop_before_pixels=True)
-    (src / "p001").rename(src / f"{header.PatientID}_{str(header.PatientName).split('^')[0]}")
+    src, values, renamed = _phi_named_export(cohort, tmp_path)
+    params = IngestParams(source=src, workers=1, redact_paths=True)
+    ingest.run(params, src, tmp_path / "ingest")
+    result = clean.run(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "clean")
+    leaks = find_leaks([tmp_path / "ingest", tmp_path / "clean"], {"summary": result.describe()}, values)
+    assert not leaks, "\n".join(leaks)
+    # Clean read the files through their redacted paths: the patient's images still became series.
+    table = pd.read_parquet(tmp_path / "clean" / "dispositions.parquet")
+    mine = table[table.path.str.startswith("id-")]
+    assert len(mine) == len(renamed) and "accepted" in set(mine.disposition)
+    assert "UNREADABLE" not in set(table.reason)  # every redacted path found its file
+    assert "MISSING_SLICES" in set(mine.reason)  # the cohort's gapped series: judged on file contents
+
+
+@pytest.mark.slow
+def test_paths_are_the_real_ones_by_default(cohort: Path, tmp_path: Path) -> None:
+    from radflow.config import CleanParams, IngestParams
+    from tasks import clean, ingest
+
+    src, _, renamed = _phi_named_export(cohort, tmp_path)
     ingest.run(IngestParams(source=src, workers=1), src, tmp_path / "ingest")
     clean.run(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "clean")
-    values = {str(header.PatientID).lower(): "PatientID in a folder name"}
-    leaks = find_leaks([tmp_path / "ingest", tmp_path / "clean"], {}, values)
-    assert not leaks, "\n".join(leaks)
+    files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+    assert pd.read_parquet(tmp_path / "ingest" / "manifest.parquet").path.tolist() == files
+    assert set(renamed) <= set(pd.read_parquet(tmp_path / "clean" / "dispositions.parquet").path)
+    assert not (tmp_path / "ingest" / "redaction.json").exists()
+    assert "redact_paths" not in (tmp_path / "ingest" / "source.json").read_text()
 
 
 MALFORMED = {

@@ -63,7 +63,9 @@ def test_cli_prints_one_sentence_and_exits_non_zero(tmp_path: Path) -> None:
     path = _write(tmp_path, {"evaluate": {"bootstrapp": 10}})
     proc = subprocess.run(
         [sys.executable, "-m", "radflow.cli", "check-params", "--params", str(path)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -267,7 +267,7 @@ def test_pool_and_in_process_give_the_same_rows(tmp_path: Path) -> None:
 
     with tqdm(disable=True) as bar:
         serial = _in_process(os.fspath(tmp_path), KEY, chunks, bar)
-        parallel = _in_pool(os.fspath(tmp_path), KEY, chunks, 2, bar)
+        parallel = [row for part in _in_pool(os.fspath(tmp_path), KEY, chunks, 2, bar) for row in part]
     assert serial == parallel and len(serial) == 13
     assert to_table(serial).num_rows == 13 and isinstance(to_table(serial), pa.Table)
 

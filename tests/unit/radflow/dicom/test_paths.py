@@ -1,0 +1,152 @@
+"""Redaction of patient identifiers in source paths: windows, forms, idempotence, memo, the source map."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from radflow.dicom import deid
+from radflow.dicom.paths import (
+    Redactor,
+    SourcePaths,
+    identifier_forms,
+    normalise,
+    real_paths,
+    source_paths,
+    token_digest,
+)
+from radflow.errors import ConfigError, InputError
+
+KEY = b"paths-unit-test-key"
+SOP = "1.2.840.113619.2.55.3.604688119.969"
+VALUES = ["12345", "DOE^JOHN^Q", "20150722", "ACC-9981", SOP, "1.2.840.113619.2.55.3.7"]
+
+
+def redactor(values: list[str] = VALUES, key: bytes = KEY) -> Redactor:
+    return Redactor(key, {token_digest(key, f) for f in identifier_forms(values)})
+
+
+def tag(value: str, key: bytes = KEY) -> str:
+    """The token a redacted identifier becomes."""
+    return f"id-{token_digest(key, normalise(value))[:8]}"
+
+
+def test_forms_are_normalised_values_name_components_and_multivalues() -> None:
+    assert normalise("Doe, John-Q.") == "doejohnq" and normalise("Müller") == "mller"
+    forms = identifier_forms(["DOE^JOHN^Q", "MRN-1\\OLD-77", "19610203"])
+    assert forms == {"doejohnq", "doe", "john", "mrn1", "old77", "19610203"}  # 'q' is too short
+    assert identifier_forms(["AB", "x^Y", ""]) == set()
+
+
+def test_digest_is_deid_hmac_under_the_key() -> None:
+    digest = token_digest(KEY, "doe")
+    assert re.fullmatch(r"[0-9a-f]{16}", digest)
+    assert digest == deid._digest(KEY, "path-token", "doe").hex()[:16]
+    assert token_digest(b"another-key", "doe") != digest
+
+
+def test_a_folder_named_after_the_patient_is_redacted_token_by_token_or_whole() -> None:
+    r = redactor(["12345", "DOE^JOHN"])
+    assert r.redact("12345_DOE_JOHN/a.dcm") == f"{tag('12345')}_{tag('doejohn')}/a.dcm"
+    # 'John Doe' is not the whole name in order, so each component goes on its own.
+    assert r.redact("John Doe") == f"{tag('john')} {tag('doe')}"
+    assert r.redact("Doe, John") == tag("doejohn")
+    assert redactor().redact("DOE_JOHN_Q") == tag("doejohnq")  # the longest window wins
+    assert redactor().redact("DOE_JOHN") == f"{tag('doe')}_{tag('john')}"
+
+
+def test_dates_with_separators_and_accession_numbers_match() -> None:
+    r = redactor()
+    assert r.redact("2015-07-22/x") == f"{tag('20150722')}/x"
+    assert r.redact("2015.07.22_CT") == f"{tag('20150722')}_CT"
+    assert r.redact("acc-9981.zip") == f"{tag('acc9981')}.zip"
+
+
+def test_uid_file_names_are_redacted_whole_prefix_or_suffix() -> None:
+    r = redactor()
+    assert r.redact(f"{SOP}.dcm") == f"{tag(SOP)}.dcm"
+    assert r.redact(f"s/{SOP}.12.dcm") == f"s/{tag(SOP)}.12.dcm"  # '<UID>.<n>'
+    assert r.redact(f"7.{SOP}") == f"7.{tag(SOP)}"  # '<n>.<UID>'
+    # The widest match wins even when a shorter one starts further left (PatientID 'MR1').
+    assert redactor([*VALUES, "MR1"]).redact(f"MR.{SOP}") == f"MR.{tag(SOP)}"
+    assert redactor([*VALUES, "MR1"]).redact("MR.1_x") == f"{tag('mr1')}_x"
+
+
+def test_ordinary_names_and_short_values_are_kept() -> None:
+    r = redactor(["Q", "01", "12345"])
+    for path in ("CT/IM0001", "01/Q.dcm", "series_3/1.dcm", "123456/x", "a12345"):
+        assert r.redact(path) == path
+    assert Redactor(KEY, []).redact("12345_DOE") == "12345_DOE"
+
+
+def test_redaction_is_idempotent_and_safe_with_a_larger_set() -> None:
+    small = redactor(["DOE^JOHN"])
+    once = small.redact("12345_DOE_JOHN/2015-07-22")
+    assert small.redact(once) == once
+    big = redactor()
+    again = big.redact(once)
+    assert again == big.redact(again)
+    assert tag("doejohn") in again and "12345" not in again and "2015" not in again
+
+
+class CountingRedactor(Redactor):
+    """A redactor that counts the digests it computes."""
+
+    calls = 0
+
+    def digest(self, normalised: str) -> str:
+        self.calls += 1
+        return super().digest(normalised)
+
+
+def test_components_are_memoised() -> None:
+    r = CountingRedactor(KEY, redactor().digests)
+    first = r.redact("12345_DOE_JOHN/IM0001.dcm")
+    n = r.calls
+    assert n > 6 and r.redact("12345_DOE_JOHN/IM0001.dcm") == first and r.calls == n
+    assert r.redact("12345_DOE_JOHN/b.dcm").startswith(first.split("/")[0] + "/")
+    assert r.calls - n == 1  # only "bdcm": the folder and "dcm" are memoised, "b" is too short
+
+
+def _ingest_dir(tmp_path: Path, root: Path, digests: list[str] | None, fingerprint: str) -> Path:
+    out = tmp_path / "ingest"
+    out.mkdir()
+    record = {"root": root.as_posix(), "key_fingerprint": fingerprint, "scan_version": 1}
+    if digests is not None:
+        record["redact_paths"] = True
+        (out / "redaction.json").write_text(json.dumps({"key_fingerprint": fingerprint, "digests": digests}))
+    (out / "source.json").write_text(json.dumps(record))
+    return out
+
+
+def test_source_paths_map_redacted_paths_to_the_files(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    for rel in ("12345_DOE/a.dcm", "12345_DOE/b.dcm", "other/c.dcm"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    digests = sorted(token_digest(KEY, f) for f in identifier_forms(["12345", "DOE^JANE"]))
+    ingest = _ingest_dir(tmp_path, root, digests, deid.key_fingerprint(KEY))
+    source = source_paths(ingest, KEY)
+    shown = f"{tag('12345')}_{tag('doe')}/a.dcm"
+    assert source.resolve(shown) == "12345_DOE/a.dcm" and source.resolve("other/c.dcm") == "other/c.dcm"
+    assert source.resolve("12345_DOE/a.dcm") is None  # the real path is not an output path
+    assert "re-run ingest" in source.why_unresolved("gone.dcm")
+    with pytest.raises(ConfigError, match="another de-identification key"):
+        source_paths(ingest, b"wrong-key")
+
+
+def test_plain_source_paths_are_the_paths_and_collisions_are_ambiguous(tmp_path: Path) -> None:
+    ingest = _ingest_dir(tmp_path, tmp_path, None, "f")
+    assert source_paths(ingest, KEY) == SourcePaths(tmp_path) and SourcePaths(tmp_path).resolve("a") == "a"
+    for rel in ("2015-07-22/1.dcm", "20150722/1.dcm"):
+        (tmp_path / "s" / rel).parent.mkdir(parents=True)
+        (tmp_path / "s" / rel).write_text("x")
+    both = SourcePaths(tmp_path / "s", real_paths(tmp_path / "s", redactor()))
+    shown = f"{tag('20150722')}/1.dcm"
+    assert both.resolve(shown) is None and "Several source files" in both.why_unresolved(shown)
+    (ingest / "source.json").write_text("{}")
+    with pytest.raises(InputError, match="root"):
+        source_paths(ingest, KEY)
