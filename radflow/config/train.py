@@ -81,6 +81,11 @@ class TrainParams(Section):
     min_epochs: int = Field(
         default=1, ge=1, description="Epochs always run before early stopping may end training."
     )
+    select: Literal["best", "last"] = Field(
+        default="best",
+        description="Weights kept: the epoch with the best validation AUC, or the last epoch run "
+        "(less noisy when the validation split is small; early stopping still ends the run).",
+    )
     ensemble: int = Field(
         default=1, ge=1, le=16, description="Networks trained from seeds seed, seed+1, ...; logits averaged."
     )

@@ -99,6 +99,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(run.history)
     bar.close()
+    if params.select == "last":  # the weights are the last epoch's: report that epoch's figures
+        last = run.history[-1]
+        return FitResult(run.best_state, run.history, run.epoch, last["val_auc"], run.epoch, resumed_from)
     return FitResult(run.best_state, run.history, run.best_epoch, run.best_auc, run.epoch, resumed_from)
 
 
@@ -174,6 +177,8 @@ def _end_epoch(run: _Run, params: TrainParams, train_loss: float, val_loss: floa
         run.wait += 1
     stop_early = run.wait >= params.patience and run.epoch >= params.min_epochs
     run.finished = run.epoch >= params.epochs or stop_early
+    if params.select == "last" and run.best_epoch != run.epoch:
+        run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in run.model.state_dict().items()})
 
 
 def _state(run: _Run, fingerprint: str) -> dict[str, Any]:

@@ -177,3 +177,24 @@ def test_ensemble_members_are_saved_and_averaged(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         predict_proba(model, images), torch.sigmoid(members).reshape(-1).numpy(), rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("select", ["best", "last"])
+def test_select_keeps_the_best_or_the_last_epoch(tmp_path: Path, select: str) -> None:
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=8, seed=2)
+    params = TrainParams(
+        modalities=["CR"], spatial_size=[8, 8], width=4, batch_size=4, epochs=4, patience=4,
+        learning_rate=0.05, select=select, device="cpu",  # type: ignore[arg-type]
+    )  # fmt: skip
+    result = run(params, clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    history = pd.read_csv(result.history_path)
+    saved = torch.load(tmp_path / "m" / "model.pt", weights_only=True)["state_dict"]
+    last = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)["model"]
+    same_as_last = all(torch.equal(saved[k], last[k]) for k in last)
+    if select == "last":
+        assert same_as_last and result.best_epoch == 4
+        assert result.best_val_auc == pytest.approx(history["val_auc"].iloc[-1])
+    else:
+        assert result.best_val_auc == pytest.approx(history["val_auc"].max())
+        assert result.best_epoch == int(history["val_auc"].idxmax()) + 1
+        assert same_as_last == (result.best_epoch == 4)
