@@ -88,8 +88,11 @@ def read_headers(
 
 
 def _chunk_count(n: int, workers: int) -> int:
-    """Several chunks per worker (balance), each at most MAX_CHUNK files (messages stay amortised)."""
-    return max(workers * 4, math.ceil(n / MAX_CHUNK))
+    """Several chunks per worker, each at most MAX_CHUNK files (messages stay amortised), and a
+    multiple of `workers`: strided chunks cost alike, so every worker gets the same number and
+    none idles through the last chunk of another (15 chunks on 2 workers left one idle ~5%)."""
+    per_worker = max(4, math.ceil(n / (MAX_CHUNK * workers)))
+    return per_worker * workers
 
 
 def _in_process(

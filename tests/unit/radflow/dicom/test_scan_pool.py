@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from pydicom import dcmwrite, uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
-from radflow.dicom.scan_pool import IN_PROCESS_BELOW, _chunk_count, read_headers
+from radflow.dicom.scan_pool import IN_PROCESS_BELOW, MAX_CHUNK, _chunk_count, read_headers
 from radflow.dicom.scan_walk import list_files
 
 KEY = b"k" * 32
@@ -47,3 +48,11 @@ def test_pool_rows_equal_in_process_rows_in_input_order(tmp_path: Path) -> None:
 def test_chunk_count_gives_each_worker_several_chunks_of_bounded_size() -> None:
     assert _chunk_count(300, 2) == 8
     assert _chunk_count(10_000, 2) == 40  # ceil(10000 / 256): no chunk over MAX_CHUNK files
+
+
+def test_chunk_count_is_a_multiple_of_the_workers() -> None:
+    # 3595 files once made 15 chunks on 2 workers: one worker read the last chunk alone
+    for n, workers in [(3595, 2), (3595, 3), (777, 4), (100_000, 6)]:
+        count = _chunk_count(n, workers)
+        assert count % workers == 0 and count >= 4 * workers
+        assert math.ceil(n / count) <= MAX_CHUNK
