@@ -71,7 +71,7 @@ def bare_loop(files: list[Path]) -> Clock:
     return clock
 
 
-def ingest(tree: Path, out: Path, workers: int, fresh: bool = True) -> Clock:
+def ingest(tree: Path, out: Path, workers: int, redact: bool, fresh: bool = True) -> Clock:
     """Time of tasks.ingest.run (a full scan when `fresh`, else incremental over `out`)."""
     from radflow.config import IngestParams
     from tasks.ingest import run
@@ -79,7 +79,7 @@ def ingest(tree: Path, out: Path, workers: int, fresh: bool = True) -> Clock:
     if fresh:
         shutil.rmtree(out, ignore_errors=True)
     with Clock() as clock:
-        run(IngestParams(source=tree, workers=workers), tree, out)
+        run(IngestParams(source=tree, workers=workers, redact_paths=redact), tree, out)
     return clock
 
 
@@ -103,7 +103,16 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--copies", type=int, default=5, help="Times the folder is replicated.")
     parser.add_argument("--repeats", type=int, default=5, help="Rounds; each figure is their median.")
+    parser.add_argument(
+        "--paths",
+        choices=["default", "redacted", "real"],
+        default="default",
+        help="ingest.redact_paths for (b)-(d): the params default, on, or off.",
+    )
     args = parser.parse_args()
+    from radflow.config import IngestParams
+
+    redact = {"redacted": True, "real": False}.get(args.paths, IngestParams().redact_paths)
     if not args.folder.is_dir():
         sys.exit(f"{args.folder} is not a folder; pass a folder of DICOM files.")
     os.environ.setdefault("RADFLOW_DEID_KEY", secrets.token_hex(16))  # never touch a real key file
@@ -117,13 +126,14 @@ def main() -> None:
         added = 0
         for r in range(args.repeats):
             clocks["a"].append(bare_loop(files))
-            clocks["b"].append(ingest(tree, work / "b", workers=1))
-            clocks["c"].append(ingest(tree, work / "c", workers=2))
+            clocks["b"].append(ingest(tree, work / "b", 1, redact))
+            clocks["c"].append(ingest(tree, work / "c", 2, redact))
             added = add_new_files(tree, files, 0.01, r)
-            clocks["d"].append(ingest(tree, work / "c", workers=2, fresh=False))
+            clocks["d"].append(ingest(tree, work / "c", 2, redact, fresh=False))
             shutil.rmtree(tree / f"added_{r}")
     wall = {k: statistics.median(c.wall for c in v) for k, v in clocks.items()}
     cpu = {k: statistics.median(c.cpu for c in v) for k, v in clocks.items()}
+    print(f"\npaths {'redacted' if redact else 'real'} (ingest.redact_paths: {str(redact).lower()})", end="")
     report(len(files), added, wall, cpu, (load_before, os.getloadavg()[0]))
 
 

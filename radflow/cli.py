@@ -52,8 +52,13 @@ def ingest(
     out: Annotated[Path, typer.Option("--out", help="Folder for manifest.parquet.")],
     workers: Annotated[int, typer.Option(min=0, help="Header-reading processes; 0 = one per core.")] = 0,
     redact_paths: Annotated[
-        bool, typer.Option("--redact-paths", help="Redact patient identifiers in folder and file names.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--redact-paths/--real-paths",
+            help="Redact patient identifiers in folder and file names (default), or keep the source's "
+            "own paths in the outputs.",
+        ),
+    ] = True,
 ) -> None:
     """Scan DICOM headers into OUT/manifest.parquet (one row per input file), incrementally."""
     from radflow.config import IngestParams

@@ -109,7 +109,7 @@ def _scan_redacted(
     real = {id(s): f for f, s in shown.items()}  # reusable() hands back the very FileStats it got
     kept, todo = reusable(previous, list(shown.values()))
     rows = read_headers(os.fspath(source), [real[id(f)] for f in todo], key, params.workers, digests)
-    after = before if digests == before.digests else Redactor(key, digests)
+    after = before if digests == before.digests else before.grown(digests)
     fresh = to_table([r._replace(path=after.redact(r.path)) for r in rows])
     if kept is None:
         return fresh, len(todo), 0, digests

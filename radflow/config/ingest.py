@@ -15,6 +15,7 @@ class IngestParams(Section):
     source: Path = Field(default=Path("data/demo"), description="Folder scanned recursively for DICOM files.")
     workers: int = Field(default=0, ge=0, description="Header-reading processes; 0 means one per CPU core.")
     redact_paths: bool = Field(
-        default=False,
-        description="Replace patient identifiers in folder and file names by keyed tokens in outputs.",
+        default=True,
+        description="Replace patient identifiers in folder and file names by keyed tokens in outputs "
+        "(false: outputs show the source's own paths, for sources known to hold no identifiers).",
     )

@@ -1,4 +1,4 @@
-"""Patient identifiers redacted from source paths (opt-in: ingest.redact_paths).
+"""Patient identifiers redacted from source paths (ingest.redact_paths, on by default).
 
 PACS exports name folders and files after the patient ('12345_DOE_JOHN/2015-07-22/<SOP UID>.dcm').
 While reading headers, ingest turns each identifier value (PatientID, names, dates, accession and
@@ -37,6 +37,9 @@ __all__ = [
 
 MIN_LENGTH = 3  # shorter values ('M', 'Q', '01') would redact ordinary folder names
 MAX_WINDOW = 6  # tokens per window: 'DOE_JOHN_Q', a date written '2015-07-22', 'MRN-12-345'
+# Components whose queried digests a Redactor keeps, so that grown() can reuse their redaction
+# (tens of digests each: beyond this many, components are redacted afresh instead).
+MAX_TRACKED = 200_000
 # A redacted token stays whole and never matches again; any other run of letters/digits is a token.
 _TOKENS = re.compile(r"id-[0-9a-f]{8}(?![^\W_])|[^\W_]+")
 _REDACTED = re.compile(r"id-[0-9a-f]{8}")
@@ -107,9 +110,30 @@ class Redactor:
 
     def __init__(self, key: bytes, digests: Iterable[str]) -> None:
         self.digests = frozenset(digests)
+        self._key = key
         self._mac = _prefix(key)
         self._memo: dict[str, str] = {}
+        self._folders: dict[str, str] = {}  # a folder's files share it: one lookup per path, not per part
         self._short: dict[str, str] = {}  # digests of short window texts, which recur ('dcm', 'im0001')
+        self._queried: dict[str, frozenset[str]] = {}  # component → every digest its redaction looked up
+        self._asked: set[str] = set()
+
+    def grown(self, digests: Iterable[str]) -> Redactor:
+        """A Redactor for a larger digest set that keeps this one's work where it still holds.
+
+        Redaction is a function of which looked-up digests are known, so a component none of whose
+        looked-up digests is new redacts exactly as before: an incremental ingest that learns a few
+        new identifiers re-redacts only the components that may hold them.
+        """
+        bigger = Redactor(self._key, digests)
+        added = bigger.digests - self.digests
+        if not self.digests or not (bigger.digests >= self.digests):
+            return bigger
+        bigger._short = self._short
+        for text, asked in self._queried.items():
+            if added.isdisjoint(asked):
+                bigger._memo[text], bigger._queried[text] = self._memo[text], asked
+        return bigger
 
     def digest(self, normalised: str) -> str:
         """token_digest under this redactor's key."""
@@ -121,12 +145,21 @@ class Redactor:
         """`path` (POSIX, relative) with every identifier run replaced by `id-<8 hex>`."""
         if not self.digests:
             return path
-        return "/".join(self._component(part) for part in path.split("/"))
+        folder, slash, name = path.rpartition("/")
+        if not slash:
+            return self._component(name)
+        shown = self._folders.get(folder)
+        if shown is None:
+            shown = self._folders[folder] = "/".join(map(self._component, folder.split("/")))
+        return f"{shown}/{self._component(name)}"
 
     def _component(self, text: str) -> str:
         found = self._memo.get(text)
         if found is None:
+            self._asked = set()
             found = self._memo[text] = self._redact_component(text)
+            if len(self._queried) < MAX_TRACKED:
+                self._queried[text] = frozenset(self._asked)
         return found
 
     def _redact_component(self, text: str) -> str:
@@ -160,6 +193,7 @@ class Redactor:
             if len(text) < MIN_LENGTH:
                 continue
             digest = self._short.get(text) or self.digest(text)
+            self._asked.add(digest)
             if len(text) <= 12:
                 self._short[text] = digest
             if digest in self.digests:

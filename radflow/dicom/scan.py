@@ -111,15 +111,21 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         end = fp.tell()
     if kind == "raw" and not any(t in ds for t in EVIDENCE_TAGS):
         return _row(rel, size, mtime_ns, False, "not DICOM: no 'DICM' prefix and no DICOM header found")
-    if keys.path_digests is not None:
-        keys.note_identifiers(ds)  # a truncated header's identifiers may still name its folder
+    try:
+        text: dict[int, str] | Exception = _texts(ds)
+    except Exception as err:  # an undecodable value: the row says so below
+        text = err
+    if keys.path_digests is not None and not isinstance(text, Exception):
+        keys.note_identifiers(text)  # a truncated header's identifiers may still name its folder
     problem = "" if pixel_lengths else _incomplete(ds, size, end)
     if problem:
         return _row(rel, size, mtime_ns, True, problem)
     # An empty Pixel Data element (length 0) holds no image; undefined length means encapsulated frames.
     has_pixels = bool(pixel_lengths) and pixel_lengths[0] != 0
     try:
-        return _header(ds, rel, size, mtime_ns, has_pixels, keys)
+        if isinstance(text, Exception):
+            raise text
+        return _header(ds, text, rel, size, mtime_ns, has_pixels, keys)
     except Exception as err:
         return _row(rel, size, mtime_ns, True, _parse_error(err))
 
@@ -194,13 +200,9 @@ class KeyMaker:
         self.path_digests: set[str] | None = set() if collect_path_ids else None
         self._noted: set[str] = set()  # identifier values already digested (a series repeats them)
 
-    def note_identifiers(self, ds: Dataset) -> None:
-        """Add the path-token digests of `ds`'s identifiers to `path_digests`; a bad value is skipped."""
+    def note_identifiers(self, text: dict[int, str]) -> None:
+        """Add the path-token digests of a header's identifiers (its text values) to `path_digests`."""
         assert self.path_digests is not None
-        try:
-            text = _texts(ds)
-        except Exception:  # an undecodable value cannot be matched in a path either
-            return
         values = [v for v in (text.get(t) for t in SHARED_IDENTIFIERS) if v and v not in self._noted]
         self._noted.update(values)
         values.append(text.get(SOP_INSTANCE_UID, ""))
@@ -225,9 +227,10 @@ class KeyMaker:
         return found
 
 
-def _header(ds: Dataset, rel: str, size: int, mtime_ns: int, has_pixels: bool, keys: KeyMaker) -> Header:
-    meta, text = ds.file_meta, _texts(ds)
-    get = text.get
+def _header(
+    ds: Dataset, text: dict[int, str], rel: str, size: int, mtime_ns: int, has_pixels: bool, keys: KeyMaker
+) -> Header:
+    meta, get = ds.file_meta, text.get
     study_uid = get(0x0020000D, "")
     return Header(
         rel,

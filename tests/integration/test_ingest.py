@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,7 @@ def test_main_reads_params_and_prints_one_line(
 
 
 def test_whole_corpus_one_row_per_file(dicom_corpus: Path, tmp_path: Path) -> None:
-    result = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
+    result = run(IngestParams(workers=0, redact_paths=False), dicom_corpus, tmp_path / "out")
     m = manifest(tmp_path / "out")
     files = sorted(p.relative_to(dicom_corpus).as_posix() for p in dicom_corpus.rglob("*") if p.is_file())
     assert sorted(m.index) == files and result.files == len(files)
@@ -203,6 +204,24 @@ def test_whole_corpus_one_row_per_file(dicom_corpus: Path, tmp_path: Path) -> No
     readable = m[m["is_dicom"] & (m["read_error"] == "")]
     # Some odd files carry no patient, study or instance identifier at all: their keys stay empty.
     assert (readable["patient_key"] != "").mean() > 0.9 and (readable["sop_instance_key"] != "").mean() > 0.9
+    again = run(IngestParams(workers=0, redact_paths=False), dicom_corpus, tmp_path / "out")
+    assert (again.read, again.reused) == (0, result.files)
+
+
+def test_whole_corpus_redacted_by_default_each_path_finds_its_one_file(
+    dicom_corpus: Path, tmp_path: Path
+) -> None:
+    from radflow.dicom.paths import source_paths
+
+    result = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
+    shown = pd.read_parquet(tmp_path / "out" / "manifest.parquet").path.tolist()
+    files = sorted(p.relative_to(dicom_corpus).as_posix() for p in dicom_corpus.rglob("*") if p.is_file())
+    assert result.files == len(files) == len(set(shown))
+    # dcm_qa files are named by their SOP Instance UID: those names are redacted, plain ones are not
+    assert any(re.search(r"/\d+_id-[0-9a-f]{8}\.dcm$", p) for p in shown)
+    assert "dcm_qa_12bit/README.md" in shown and "pacsman/MANIFEST.txt" not in shown  # PACSMAN: a name
+    source = source_paths(tmp_path / "out", deid.load_key())
+    assert sorted(source.resolve(p) or "" for p in shown) == files
     again = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
     assert (again.read, again.reused) == (0, result.files)
 
@@ -236,7 +255,7 @@ def test_redacted_paths_are_reused_incrementally_and_redacted_afresh(tree: Path,
     run(params, tree, tmp_path / "fresh")
     pd.testing.assert_frame_equal(manifest(tmp_path / "fresh"), after)
     # Switching redaction off rescans every file under its real path.
-    off = run(IngestParams(workers=1), tree, out)
+    off = run(IngestParams(workers=1, redact_paths=False), tree, out)
     assert (off.read, off.reused) == (11, 0) and "MRN-0999_Poe_Edgar/b.dcm" in manifest(out).index
     assert not (out / "redaction.json").exists()
 

@@ -282,7 +282,7 @@ def test_phi_in_folder_names_does_not_reach_outputs(cohort: Path, tmp_path: Path
     from tasks import clean, ingest
 
     src, values, renamed = _phi_named_export(cohort, tmp_path)
-    params = IngestParams(source=src, workers=1, redact_paths=True)
+    params = IngestParams(source=src, workers=1)  # redaction is the default: nobody has to ask for it
     ingest.run(params, src, tmp_path / "ingest")
     result = clean.run(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "clean")
     leaks = find_leaks([tmp_path / "ingest", tmp_path / "clean"], {"summary": result.describe()}, values)
@@ -296,12 +296,12 @@ def test_phi_in_folder_names_does_not_reach_outputs(cohort: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_paths_are_the_real_ones_by_default(cohort: Path, tmp_path: Path) -> None:
+def test_paths_are_the_real_ones_when_redaction_is_off(cohort: Path, tmp_path: Path) -> None:
     from radflow.config import CleanParams, IngestParams
     from tasks import clean, ingest
 
     src, _, renamed = _phi_named_export(cohort, tmp_path)
-    ingest.run(IngestParams(source=src, workers=1), src, tmp_path / "ingest")
+    ingest.run(IngestParams(source=src, workers=1, redact_paths=False), src, tmp_path / "ingest")
     clean.run(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "clean")
     files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
     assert pd.read_parquet(tmp_path / "ingest" / "manifest.parquet").path.tolist() == files

@@ -150,3 +150,26 @@ def test_plain_source_paths_are_the_paths_and_collisions_are_ambiguous(tmp_path:
     (ingest / "source.json").write_text("{}")
     with pytest.raises(InputError, match="root"):
         source_paths(ingest, KEY)
+
+
+def test_a_grown_redactor_redacts_exactly_as_a_fresh_one() -> None:
+    # Incremental ingest learns new identifiers and re-redacts old paths through grown(): what it
+    # reuses must match a fresh Redactor over the whole set, including when a new, wider identifier
+    # takes over a window an old one had matched ('DOE_JOHN_Q' after 'DOE').
+    paths = [
+        "12345_DOE_JOHN_Q/2015-07-22/1.2.840.113619.2.55.3.604688119.969.dcm",
+        "12345_DOE_JOHN_Q/2015-07-22/IM0002.dcm",
+        "other/ACC-9981/1.2.840.113619.2.55.3.7.5.dcm",
+        "plain/folder/file.dcm",
+        "DOE/x.dcm",
+    ]
+    forms = sorted({token_digest(KEY, f) for f in identifier_forms(VALUES)})
+    for cut in range(len(forms) + 1):
+        before = Redactor(KEY, forms[:cut])
+        shown_before = [before.redact(p) for p in paths]
+        grown = before.grown(forms)
+        assert [grown.redact(p) for p in paths] == [Redactor(KEY, forms).redact(p) for p in paths]
+        assert [before.redact(p) for p in paths] == shown_before  # the old one is unchanged
+    doe_only = Redactor(KEY, {token_digest(KEY, "doe")})
+    assert doe_only.redact("DOE_JOHN_Q") == f"{tag('doe')}_JOHN_Q"
+    assert doe_only.grown(forms).redact("DOE_JOHN_Q") == tag("doejohnq")
