@@ -47,8 +47,10 @@ class EvaluateParams(Section):
     bootstrap: int = Field(
         default=1000, ge=0, description="Bootstrap resamples for 95% confidence intervals; 0 disables them."
     )
-    operating_point: Literal["youden", "sensitivity"] = Field(
-        default="youden", description="How the threshold is chosen on the validation split."
+    operating_point: Literal["youden", "sensitivity", "accuracy"] = Field(
+        default="youden",
+        description="How the threshold is chosen on the validation split: Youden's J, a target "
+        "sensitivity, or the highest accuracy (at the validation split's prevalence).",
     )
     target_sensitivity: float = Field(
         default=0.9, gt=0, lt=1, description="Used when operating_point is 'sensitivity'."

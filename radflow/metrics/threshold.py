@@ -1,8 +1,9 @@
 """The operating point: a decision threshold chosen on the validation split, never on test.
 
-Two rules: Youden's J (the ROC point furthest above the diagonal, sensitivity + specificity - 1)
-or the highest threshold that reaches a target sensitivity (screening, where missing disease
-costs most). Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
+Three rules: Youden's J (the ROC point furthest above the diagonal, sensitivity + specificity - 1;
+blind to prevalence), the highest threshold that reaches a target sensitivity (screening, where
+missing disease costs most), or the highest validation accuracy (when errors of either kind cost
+alike and the deployed prevalence is the validation split's, as in a benchmark scored by accuracy). Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ class OperatingPoint:
     """A threshold, the rule that chose it, and a plain sentence saying how."""
 
     threshold: float
-    method: str  # "youden", "sensitivity" or "fallback"
+    method: str  # "youden", "sensitivity", "accuracy" or "fallback"
     description: str
 
 
 def choose_threshold(
     y_val: np.ndarray,
     p_val: np.ndarray,
-    method: Literal["youden", "sensitivity"],
+    method: Literal["youden", "sensitivity", "accuracy"],
     target_sensitivity: float = 0.9,
 ) -> OperatingPoint:
     """Pick the threshold on validation labels and probabilities by the configured rule."""
@@ -48,6 +49,11 @@ def choose_threshold(
         # argmax takes the first maximum, i.e. the highest threshold among equally good ones.
         idx = int(np.argmax(tpr - fpr))
         rule = "maximising Youden's J (sensitivity + specificity - 1)"
+    elif method == "accuracy":
+        positives = int(y_val.sum())
+        correct = tpr * positives + (1 - fpr) * (y_val.size - positives)
+        idx = int(np.argmax(correct))  # the highest threshold among equally accurate ones
+        rule = "maximising accuracy"
     else:
         idx = int(np.argmax(tpr >= target_sensitivity))
         rule = f"as the highest threshold reaching sensitivity >= {target_sensitivity:.2f}"

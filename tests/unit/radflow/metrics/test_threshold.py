@@ -1,4 +1,4 @@
-"""The operating point is chosen on validation by Youden's J or a target sensitivity."""
+"""The operating point is chosen on validation by Youden's J, a target sensitivity or accuracy."""
 
 from __future__ import annotations
 
@@ -40,3 +40,17 @@ def test_useless_scores_give_a_finite_threshold() -> None:
     p = np.array([0.9, 0.1, 0.8, 0.2])  # anti-correlated: J is best at 'call nothing positive'
     point = choose_threshold(y, p, "youden")
     assert np.isfinite(point.threshold) and point.threshold > 0.9
+
+
+def test_accuracy_weighs_errors_by_prevalence_where_youden_does_not() -> None:
+    # 2 positives, 8 negatives. Youden calls both positives and pays with 3 false positives
+    # (J = 1 - 3/8); the best accuracy gives up one positive to avoid them (9/10 right, not 7/10).
+    y = np.array([0, 0, 0, 0, 0, 1, 0, 0, 0, 1])
+    p = np.array([0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.9])
+    youden = choose_threshold(y, p, "youden")
+    best = choose_threshold(y, p, "accuracy")
+    assert youden.threshold == pytest.approx(0.3)
+    assert classification_metrics(y, p, youden.threshold)["accuracy"] == pytest.approx(0.7)
+    assert best.threshold == pytest.approx(0.9) and best.method == "accuracy"
+    assert classification_metrics(y, p, best.threshold)["accuracy"] == pytest.approx(0.9)
+    assert "accuracy" in best.description
