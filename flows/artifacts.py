@@ -19,6 +19,7 @@ PROGRESS_KEY = "retrain-progress"
 METRICS_KEY = "retrain-test-metrics"
 SUMMARY_KEY = "retrain-summary"
 QUARANTINE_KEY = "retrain-quarantine"
+QUARANTINED_FILES_KEY = "retrain-quarantined-files"
 
 
 class StageProgress:
@@ -56,5 +57,14 @@ def publish(summary: RunSummary) -> None:
             [{"reason": reason, "files": count} for reason, count in summary.quarantine.items()],
             key=QUARANTINE_KEY,
             description=f"Files quarantined by the clean stage in run {summary.run_id}, by reason",
+        )
+    if summary.quarantined_files:
+        total, shown = sum(summary.quarantine.values()), len(summary.quarantined_files)
+        first = f"the first {shown} of {total}" if shown < total else f"all {total}"
+        create_table_artifact(
+            summary.quarantined_files,
+            key=QUARANTINED_FILES_KEY,
+            description=f"Quarantined files of run {summary.run_id} ({first}; paths redacted): "
+            "`radflow locate data/ingest PATH` finds the real file",
         )
     create_markdown_artifact(markdown(summary), key=SUMMARY_KEY, description=f"Retrain run {summary.run_id}")

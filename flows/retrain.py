@@ -28,6 +28,7 @@ from flows.summary import (
     RunSummary,
     StageResult,
     quarantine_counts,
+    quarantined_files,
     read_test_metrics,
 )
 from flows.workspace import run_lock
@@ -119,6 +120,7 @@ def _summarise(
         report=(rel / REPORT_FILE).as_posix() if (workdir / REPORT_FILE).is_file() else None,
         model=(rel / MODEL_FILE).as_posix() if (workdir / MODEL_FILE).is_file() else None,
         quarantine=quarantine_counts(workdir),
+        quarantined_files=quarantined_files(workdir),
     )
 
 

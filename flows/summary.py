@@ -15,6 +15,8 @@ METRICS_FILE = Path("reports/metrics.json")
 REPORT_FILE = Path("reports/report.html")
 MODEL_FILE = Path("models/model.pt")
 QUARANTINE_FILE = Path("data/clean/quarantine.csv")
+SOURCE_FILE = Path("data/ingest/source.json")
+LISTED_FILES = 500  # quarantined files listed in the UI; the CSV and HTML report have them all
 HEADLINE = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv")
 
 
@@ -39,6 +41,9 @@ class RunSummary(BaseModel):
     model: str | None = None
     lineage_ref: str | None = None
     quarantine: dict[str, int] = {}
+    quarantined_files: list[dict[str, str]] = Field(
+        default=[], description="The first quarantined files (path, reason, detail) when paths are redacted."
+    )
 
     def stage_line(self) -> str:
         """`ingest skipped, clean skipped, ...`."""
@@ -90,6 +95,27 @@ def quarantine_counts(workdir: Path) -> dict[str, int]:
     with path.open(newline="") as fh:
         counts = Counter(row.get("reason") or "UNSPECIFIED" for row in csv.DictReader(fh))
     return dict(counts.most_common())
+
+
+def quarantined_files(workdir: Path, limit: int = LISTED_FILES) -> list[dict[str, str]]:
+    """The first `limit` quarantined files (path, reason, detail), only when ingest redacted the paths.
+
+    With ingest.redact_paths off the paths are the source's own, which may name patients: then the
+    UI gets the counts by reason only, and the files are in data/clean/quarantine.html.
+    """
+    path, source = workdir / QUARANTINE_FILE, workdir / SOURCE_FILE
+    try:
+        redacted = json.loads(source.read_text()).get("redact_paths") is True
+    except (OSError, ValueError, AttributeError):
+        redacted = False
+    if not redacted or not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = csv.DictReader(fh)
+        return [
+            {"path": r.get("path", ""), "reason": r.get("reason", ""), "detail": r.get("detail", "")}
+            for r, _ in zip(rows, range(limit), strict=False)
+        ]
 
 
 def metrics_table(metrics: dict[str, Any]) -> list[dict[str, Any]]:

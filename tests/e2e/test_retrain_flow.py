@@ -127,12 +127,17 @@ def test_artifacts_record_metrics_quarantine_summary_and_progress(toy_project: P
         "retrain-test-metrics",
         "retrain-summary",
         "retrain-quarantine",
+        "retrain-quarantined-files",
         "retrain-progress",
     }
     metrics = by_key["retrain-test-metrics"].data
     assert isinstance(metrics, str) and '"metric": "auc"' in metrics and "0.42" in metrics
     quarantine = by_key["retrain-quarantine"].data
     assert '"reason": "NOT_DICOM", "files": 2' in str(quarantine)
+    listed = str(by_key["retrain-quarantined-files"].data)  # the toy's paths count as redacted
+    assert '"path": "b/3", "reason": "LOCALIZER"' in listed and "all 3" in str(
+        by_key["retrain-quarantined-files"].description
+    )
     markdown = str(by_key["retrain-summary"].data)
     assert "| train | ran |" in markdown and "auc: 0.520 (95% CI 0.420-0.570)" in markdown
     assert by_key["retrain-progress"].data == 100.0

@@ -53,6 +53,7 @@ p = yaml.safe_load(open("params.yaml"))
 files = sorted(pathlib.Path(p["ingest"]["source"]).iterdir())
 pathlib.Path("data/ingest").mkdir(parents=True, exist_ok=True)
 pathlib.Path("data/ingest/manifest.txt").write_text("\\n".join(f.name for f in files))
+pathlib.Path("data/ingest/source.json").write_text('{"root": "inputs", "redact_paths": true}')
 pathlib.Path("data/clean").mkdir(parents=True, exist_ok=True)
 pathlib.Path("data/clean/quarantine.csv").write_text(
     "path,disposition,reason,detail\\na/1,quarantined,NOT_DICOM,x\\na/2,quarantined,NOT_DICOM,x\\n"
