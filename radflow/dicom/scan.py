@@ -199,6 +199,7 @@ class KeyMaker:
         self._memo: dict[tuple[str, str], str] = {}
         self.path_digests: set[str] | None = set() if collect_path_ids else None
         self._noted: set[str] = set()  # identifier values already digested (a series repeats them)
+        self._redactor: paths.Redactor | None = None
 
     def note_identifiers(self, text: dict[int, str]) -> None:
         """Add the path-token digests of a header's identifiers (its text values) to `path_digests`."""
@@ -206,7 +207,9 @@ class KeyMaker:
         values = [v for v in (text.get(t) for t in SHARED_IDENTIFIERS) if v and v not in self._noted]
         self._noted.update(values)
         values.append(text.get(SOP_INSTANCE_UID, ""))
-        self.path_digests.update(paths.token_digest(self.key, f) for f in paths.identifier_forms(values))
+        if self._redactor is None:  # keyed once: HMAC's key schedule costs more than a digest
+            self._redactor = paths.Redactor(self.key, ())
+        self.path_digests.update(map(self._redactor.digest, paths.identifier_forms(values)))
 
     def pseudonym(self, kind: str, value: str) -> str:
         """deid.pseudonym, computed once per (kind, value)."""
