@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +27,7 @@ __all__ = [
     "MIN_LENGTH",
     "Redactor",
     "SourcePaths",
+    "digester",
     "identifier_forms",
     "locate",
     "normalise",
@@ -66,11 +67,21 @@ def _prefix(key: bytes) -> hmac.HMAC:
     return hmac.new(key, b"path-token\x00", hashlib.sha256)
 
 
+def digester(key: bytes) -> Callable[[str], str]:
+    """token_digest under `key`, keyed once (HMAC's key schedule costs more than a digest)."""
+    prefix = _prefix(key)
+
+    def digest(normalised: str) -> str:
+        mac = prefix.copy()
+        mac.update(normalised.encode())
+        return mac.hexdigest()[:16]
+
+    return digest
+
+
 def token_digest(key: bytes, normalised: str) -> str:
     """Keyed digest (16 hex) of a normalised identifier: HMAC-SHA256 over 'path-token', NUL, the text."""
-    mac = _prefix(key)
-    mac.update(normalised.encode())
-    return mac.hexdigest()[:16]
+    return digester(key)(normalised)
 
 
 class _Tokens(NamedTuple):
@@ -111,7 +122,7 @@ class Redactor:
     def __init__(self, key: bytes, digests: Iterable[str]) -> None:
         self.digests = frozenset(digests)
         self._key = key
-        self._mac = _prefix(key)
+        self._digester = digester(key)
         self._memo: dict[str, str] = {}
         self._folders: dict[str, str] = {}  # a folder's files share it: one lookup per path, not per part
         self._short: dict[str, str] = {}  # digests of short window texts, which recur ('dcm', 'im0001')
@@ -137,9 +148,7 @@ class Redactor:
 
     def digest(self, normalised: str) -> str:
         """token_digest under this redactor's key."""
-        mac = self._mac.copy()
-        mac.update(normalised.encode())
-        return mac.hexdigest()[:16]
+        return self._digester(normalised)
 
     def redact(self, path: str) -> str:
         """`path` (POSIX, relative) with every identifier run replaced by `id-<8 hex>`."""

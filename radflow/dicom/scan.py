@@ -111,11 +111,8 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         end = fp.tell()
     if kind == "raw" and not any(t in ds for t in EVIDENCE_TAGS):
         return _row(rel, size, mtime_ns, False, "not DICOM: no 'DICM' prefix and no DICOM header found")
-    try:
-        text: dict[int, str] | Exception = _texts(ds)
-    except Exception as err:  # an undecodable value: the row says so below
-        text = err
-    if keys.path_digests is not None and not isinstance(text, Exception):
+    text, failure = _texts_or_failure(ds)
+    if keys.path_digests is not None and failure is None:
         keys.note_identifiers(text)  # a truncated header's identifiers may still name its folder
     problem = "" if pixel_lengths else _incomplete(ds, size, end)
     if problem:
@@ -123,11 +120,19 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
     # An empty Pixel Data element (length 0) holds no image; undefined length means encapsulated frames.
     has_pixels = bool(pixel_lengths) and pixel_lengths[0] != 0
     try:
-        if isinstance(text, Exception):
-            raise text
+        if failure is not None:
+            raise failure
         return _header(ds, text, rel, size, mtime_ns, has_pixels, keys)
     except Exception as err:
         return _row(rel, size, mtime_ns, True, _parse_error(err))
+
+
+def _texts_or_failure(ds: Dataset) -> tuple[dict[int, str], Exception | None]:
+    """The header's text values, decoded once for the manifest and the path digests alike."""
+    try:
+        return _texts(ds), None
+    except Exception as err:  # an undecodable value: the row reports it unless the file is truncated
+        return {}, err
 
 
 def _utf8(text: str) -> bool:
@@ -199,7 +204,7 @@ class KeyMaker:
         self._memo: dict[tuple[str, str], str] = {}
         self.path_digests: set[str] | None = set() if collect_path_ids else None
         self._noted: set[str] = set()  # identifier values already digested (a series repeats them)
-        self._redactor: paths.Redactor | None = None
+        self._digest = paths.digester(key)
 
     def note_identifiers(self, text: dict[int, str]) -> None:
         """Add the path-token digests of a header's identifiers (its text values) to `path_digests`."""
@@ -207,9 +212,7 @@ class KeyMaker:
         values = [v for v in (text.get(t) for t in SHARED_IDENTIFIERS) if v and v not in self._noted]
         self._noted.update(values)
         values.append(text.get(SOP_INSTANCE_UID, ""))
-        if self._redactor is None:  # keyed once: HMAC's key schedule costs more than a digest
-            self._redactor = paths.Redactor(self.key, ())
-        self.path_digests.update(map(self._redactor.digest, paths.identifier_forms(values)))
+        self.path_digests.update(map(self._digest, paths.identifier_forms(values)))
 
     def pseudonym(self, kind: str, value: str) -> str:
         """deid.pseudonym, computed once per (kind, value)."""

@@ -3,7 +3,8 @@
 Three rules: Youden's J (the ROC point furthest above the diagonal, sensitivity + specificity - 1;
 blind to prevalence), the highest threshold that reaches a target sensitivity (screening, where
 missing disease costs most), or the highest validation accuracy (when errors of either kind cost
-alike and the deployed prevalence is the validation split's, as in a benchmark scored by accuracy). Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
+alike and the deployed prevalence is the validation split's, as in a benchmark scored by accuracy).
+Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
 """
 
 from __future__ import annotations
