@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,9 @@ def quarantined_files(workdir: Path, limit: int = LISTED_FILES) -> list[dict[str
     if not redacted or not path.is_file():
         return []
     with path.open(newline="") as fh:
-        rows = csv.DictReader(fh)
         return [
             {"path": r.get("path", ""), "reason": r.get("reason", ""), "detail": r.get("detail", "")}
-            for r, _ in zip(rows, range(limit), strict=False)
+            for r in islice(csv.DictReader(fh), limit)
         ]
 
 

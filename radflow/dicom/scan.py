@@ -119,9 +119,9 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         return _row(rel, size, mtime_ns, True, problem)
     # An empty Pixel Data element (length 0) holds no image; undefined length means encapsulated frames.
     has_pixels = bool(pixel_lengths) and pixel_lengths[0] != 0
+    if failure is not None:
+        return _row(rel, size, mtime_ns, True, _parse_error(failure))
     try:
-        if failure is not None:
-            raise failure
         return _header(ds, text, rel, size, mtime_ns, has_pixels, keys)
     except Exception as err:
         return _row(rel, size, mtime_ns, True, _parse_error(err))
