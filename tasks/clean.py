@@ -85,7 +85,13 @@ def _read_ingest(ingest_dir: Path) -> tuple[Manifest, SourcePaths]:
         root = Path(json.loads(source_path.read_text())["root"])
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{source_path} has no 'root' entry; re-run ingest to rewrite it.") from None
-    return read_manifest(manifest_path, root), source_paths(ingest_dir, deid.load_key())
+    manifest, source = read_manifest(manifest_path, root), source_paths(ingest_dir, deid.load_key())
+    if source.real is not None and "path_key" not in manifest.columns:
+        raise InputError(
+            f"{manifest_path} has redacted paths but no path_key column; re-run ingest with this "
+            "version of radflow."
+        )
+    return manifest, source
 
 
 _TRIAGE_COLUMNS = ("is_dicom", "read_error", "sop_class_uid", "has_pixel_data", "modality")
@@ -100,7 +106,7 @@ def _triage_manifest(
     for i in range(manifest.rows):
         verdict = manifest_verdict({name: values[i] for name, values in columns}, params.modalities)
         if verdict is None and not real[i]:  # outputs keep the redacted path; the sentence says why
-            verdict = Verdict("UNREADABLE", source.why_unresolved(str(manifest.column("path")[i])))
+            verdict = Verdict("UNREADABLE", source.why_unresolved())
         if verdict is None:
             alive.append(i)
         else:
@@ -242,7 +248,8 @@ def run(params: CleanParams, ingest_dir: Path, out: Path) -> CleanResult:
     shutil.rmtree(arrays, ignore_errors=True)  # stale arrays of a previous run would be untracked orphans
     arrays.mkdir(parents=True)
     ledger = _Ledger()
-    real = [source.resolve(str(p)) or "" for p in manifest.column("path")]  # '': redacted, no file
+    shown = zip(manifest.column("path"), manifest.column("path_key"), strict=True)
+    real = [source.resolve(str(p), k) or "" for p, k in shown]  # '': its file is gone
     paths = [os.path.join(source.root, p) for p in real]
     alive = _triage_manifest(manifest, source, real, params, ledger)
     instances = _instances(alive, paths, params, ledger)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from radflow.config import IngestParams, load_section
 from radflow.dicom.deid import key_fingerprint, load_key
-from radflow.dicom.paths import Redactor
+from radflow.dicom.paths import Redactor, path_keyer
 from radflow.dicom.scan_manifest import (
     previous_manifest,
     read_redaction,
@@ -103,21 +103,24 @@ def _scan_redacted(
         previous, digests = None, set[str]()
     else:
         digests = set(known[1])
-    before = Redactor(key, digests)
-    # Walked files under the paths the previous manifest shows them by, so unchanged files match.
-    shown = {f: FileStat(before.redact(f.path), f.size, f.mtime_ns) for f in files}
-    real = {id(s): f for f, s in shown.items()}  # reusable() hands back the very FileStats it got
-    kept, todo = reusable(previous, list(shown.values()))
-    rows = read_headers(os.fspath(source), [real[id(f)] for f in todo], key, params.workers, digests)
-    after = before if digests == before.digests else before.grown(digests)
-    fresh = to_table([r._replace(path=after.redact(r.path)) for r in rows])
+    learnt = frozenset(digests)
+    # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
+    path_key = path_keyer(key)
+    by_key = {path_key(f.path): f for f in files}
+    kept, todo = reusable(previous, [f._replace(path=k) for k, f in by_key.items()], by="path_key")
+    rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
+    redactor = Redactor(key, digests)
+    fresh = to_table(
+        [r._replace(path=redactor.redact(r.path), path_key=f.path) for r, f in zip(rows, todo, strict=True)]
+    )
     if kept is None:
         return fresh, len(todo), 0, digests
-    # Reused rows are redacted afresh from their real paths: with more digests, longest-first
-    # matching may cut a path differently, and the manifest must equal what clean's walk gives.
-    real_path = {s.path: f.path for f, s in shown.items()}
-    paths = [after.redact(real_path[p]) for p in kept.column("path").to_pylist()]
-    kept = kept.set_column(kept.schema.get_field_index("path"), "path", pa.array(paths, pa.string()))
+    if digests != learnt:
+        # New identifiers may be in reused rows' paths too (a folder named after a patient whose
+        # first image just arrived): those are redacted afresh, so the manifest is a fresh scan's.
+        real = [by_key[k].path for k in kept.column("path_key").to_pylist()]
+        column = pa.array([redactor.redact(p) for p in real], pa.string())
+        kept = kept.set_column(kept.schema.get_field_index("path"), "path", column)
     return pa.concat_tables([kept, fresh]), len(todo), kept.num_rows, digests
 
 

@@ -5,7 +5,10 @@ While reading headers, ingest turns each identifier value (PatientID, names, dat
 instance UIDs) into a keyed digest of its normalised text; raw values never leave the reading
 process. A path is then split into alphanumeric tokens, and every run of tokens whose normalised
 text has a known digest becomes `id-<8 hex>`. Without the key nobody can test a guessed name
-against the digests or the redacted path; with it, `radflow locate` maps a redacted path back.
+against the digests or the redacted path. A redacted path need not name one file (two folders
+may redact alike), so each manifest row also carries `path_key`, a keyed digest of its real path:
+clean and `radflow locate` find a row's file by it, and incremental ingest matches walked files to
+reused rows by it without redacting them.
 """
 
 from __future__ import annotations
@@ -29,18 +32,16 @@ __all__ = [
     "SourcePaths",
     "digester",
     "identifier_forms",
+    "keyed_paths",
     "locate",
     "normalise",
-    "real_paths",
+    "path_keyer",
     "source_paths",
     "token_digest",
 ]
 
 MIN_LENGTH = 3  # shorter values ('M', 'Q', '01') would redact ordinary folder names
 MAX_WINDOW = 6  # tokens per window: 'DOE_JOHN_Q', a date written '2015-07-22', 'MRN-12-345'
-# Components whose queried digests a Redactor keeps, so that grown() can reuse their redaction
-# (tens of digests each: beyond this many, components are redacted afresh instead).
-MAX_TRACKED = 200_000
 # A redacted token stays whole and never matches again; any other run of letters/digits is a token.
 _TOKENS = re.compile(r"id-[0-9a-f]{8}(?![^\W_])|[^\W_]+")
 _REDACTED = re.compile(r"id-[0-9a-f]{8}")
@@ -62,14 +63,14 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
     return forms
 
 
-def _prefix(key: bytes) -> hmac.HMAC:
-    # The same message as deid's HMAC helper (parts joined by NUL), keyed once and copied per token.
-    return hmac.new(key, b"path-token\x00", hashlib.sha256)
+def _prefix(key: bytes, label: bytes) -> hmac.HMAC:
+    # The same message as deid's HMAC helper (parts joined by NUL), keyed once and copied per value.
+    return hmac.new(key, label + b"\x00", hashlib.sha256)
 
 
 def digester(key: bytes) -> Callable[[str], str]:
     """token_digest under `key`, keyed once (HMAC's key schedule costs more than a digest)."""
-    prefix = _prefix(key)
+    prefix = _prefix(key, b"path-token")
 
     def digest(normalised: str) -> str:
         mac = prefix.copy()
@@ -77,6 +78,20 @@ def digester(key: bytes) -> Callable[[str], str]:
         return mac.hexdigest()[:16]
 
     return digest
+
+
+def path_keyer(key: bytes) -> Callable[[str], str]:
+    """The manifest's `path_key` of a relative path under `key`: HMAC-SHA256 over 'source-path',
+    NUL, the path's bytes (16 hex). One file's key is the same on every run; without the key it
+    tells nothing about the path."""
+    prefix = _prefix(key, b"source-path")
+
+    def path_key(rel: str) -> str:
+        mac = prefix.copy()
+        mac.update(rel.encode("utf-8", "surrogateescape"))  # a name undecodable as UTF-8 keeps its bytes
+        return mac.hexdigest()[:16]
+
+    return path_key
 
 
 def token_digest(key: bytes, normalised: str) -> str:
@@ -121,30 +136,10 @@ class Redactor:
 
     def __init__(self, key: bytes, digests: Iterable[str]) -> None:
         self.digests = frozenset(digests)
-        self._key = key
         self._digester = digester(key)
         self._memo: dict[str, str] = {}
         self._folders: dict[str, str] = {}  # a folder's files share it: one lookup per path, not per part
         self._short: dict[str, str] = {}  # digests of short window texts, which recur ('dcm', 'im0001')
-        self._queried: dict[str, frozenset[str]] = {}  # component → every digest its redaction looked up
-        self._asked: set[str] = set()
-
-    def grown(self, digests: Iterable[str]) -> Redactor:
-        """A Redactor for a larger digest set that keeps this one's work where it still holds.
-
-        Redaction is a function of which looked-up digests are known, so a component none of whose
-        looked-up digests is new redacts exactly as before: an incremental ingest that learns a few
-        new identifiers re-redacts only the components that may hold them.
-        """
-        bigger = Redactor(self._key, digests)
-        added = bigger.digests - self.digests
-        if not self.digests or not (bigger.digests >= self.digests):
-            return bigger
-        bigger._short = self._short
-        for text, asked in self._queried.items():
-            if added.isdisjoint(asked):
-                bigger._memo[text], bigger._queried[text] = self._memo[text], asked
-        return bigger
 
     def digest(self, normalised: str) -> str:
         """token_digest under this redactor's key."""
@@ -165,10 +160,7 @@ class Redactor:
     def _component(self, text: str) -> str:
         found = self._memo.get(text)
         if found is None:
-            self._asked = set()
             found = self._memo[text] = self._redact_component(text)
-            if len(self._queried) < MAX_TRACKED:
-                self._queried[text] = frozenset(self._asked)
         return found
 
     def _redact_component(self, text: str) -> str:
@@ -202,7 +194,6 @@ class Redactor:
             if len(text) < MIN_LENGTH:
                 continue
             digest = self._short.get(text) or self.digest(text)
-            self._asked.add(digest)
             if len(text) <= 12:
                 self._short[text] = digest
             if digest in self.digests:
@@ -220,37 +211,33 @@ def _widths(tokens: _Tokens, i: int, hi: int) -> range | list[int]:
     return range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), 0, -1)
 
 
-def real_paths(root: Path, redactor: Redactor, exclude: Path | None = None) -> dict[str, list[str]]:
-    """Each redacted path under `root` → the real relative paths that redact to it (walked once)."""
-    found: dict[str, list[str]] = {}
-    for f in list_files(root, exclude=exclude):
-        found.setdefault(redactor.redact(f.path), []).append(f.path)
-    return found
+def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
+    """Each file under `root` (walked once) by its path_key → its real relative path."""
+    path_key = path_keyer(key)
+    return {path_key(f.path): f.path for f in list_files(root, exclude=exclude)}
 
 
 @dataclass(frozen=True)
 class SourcePaths:
-    """Where the files an ingest manifest lists are: its paths are real, or redacted (then mapped)."""
+    """Where the files an ingest manifest lists are: its paths are real, or redacted (found by path_key)."""
 
     root: Path
-    real: dict[str, list[str]] | None = None  # redacted path → real relative paths; None: paths are real
+    real: dict[str, str] | None = None  # path_key → real relative path; None: the paths are real
 
-    def resolve(self, shown: str) -> str | None:
-        """The real relative path of a manifest path; None when no file, or several, redact to it."""
+    def resolve(self, shown: str, path_key: str | None) -> str | None:
+        """The real relative path of a manifest row (its path and path_key); None when it has no file."""
         if self.real is None:
             return shown
-        found = self.real.get(shown, [])
-        return found[0] if len(found) == 1 else None
+        return self.real.get(path_key or "")
 
-    def why_unresolved(self, shown: str) -> str:
-        """One sentence for a manifest path that maps to no single file (never the real path)."""
-        if self.real is not None and len(self.real.get(shown, [])) > 1:
-            return "Several source files redact to this path; rename one of them and re-run ingest."
-        return "No file under the source redacts to this path any more (moved or deleted); re-run ingest."
+    @staticmethod
+    def why_unresolved() -> str:
+        """One sentence for a row whose file is gone (never the real path)."""
+        return "No file under the source has this row's path any more (moved or deleted); re-run ingest."
 
 
 def source_paths(ingest_dir: Path, key: bytes) -> SourcePaths:
-    """The source of an ingest output; with redacted paths, the source walked once and redacted."""
+    """The source of an ingest output; with redacted paths, its files walked once and keyed."""
     from radflow.dicom import scan_manifest  # it imports the scan, which imports this module
 
     source = ingest_dir / scan_manifest.SOURCE
@@ -273,16 +260,30 @@ def source_paths(ingest_dir: Path, key: bytes) -> SourcePaths:
             f"{ingest_dir / scan_manifest.REDACTION} was written under another de-identification key; "
             f"set {deid.KEY_ENV} to the key ingest used, or re-run ingest."
         )
-    return SourcePaths(root, real_paths(root, Redactor(key, found[1]), exclude=ingest_dir))
+    return SourcePaths(root, keyed_paths(root, key, exclude=ingest_dir))
 
 
 def locate(ingest_dir: Path, shown: Sequence[str]) -> list[str]:
     """The real source file (root joined) of each path as outputs show it; several when ambiguous."""
+    import pyarrow.parquet as pq
+
+    from radflow.dicom import scan_manifest
+
     source = source_paths(ingest_dir, deid.load_key())
+    keys: dict[str, list[str]] = {}
+    if source.real is not None:
+        try:
+            table = pq.ParquetFile(ingest_dir / scan_manifest.MANIFEST).read(columns=["path", "path_key"])
+        except (OSError, ValueError, KeyError):
+            raise InputError(
+                f"{ingest_dir / scan_manifest.MANIFEST} is missing or has no path_key column; re-run ingest."
+            ) from None
+        for path, path_key in zip(*(table.column(c).to_pylist() for c in ("path", "path_key")), strict=True):
+            keys.setdefault(path, []).append(path_key)
     out: list[str] = []
     for path in shown:
-        found = [path] if source.real is None else source.real.get(path, [])
-        if not found or not all((source.root / p).is_file() for p in found):
+        found = [path] if source.real is None else [source.real.get(k, "") for k in keys.get(path, [])]
+        if not found or not all(p and (source.root / p).is_file() for p in found):
             raise InputError(
                 f"{path} matches no file under the source of {ingest_dir}; copy it from the manifest "
                 "or quarantine report, or re-run ingest if the file has moved."

@@ -68,6 +68,9 @@ class Header(NamedTuple):
     number_of_frames: int | None
     image_type: str  # the DICOM multi-value as written: 'ORIGINAL\\PRIMARY\\AXIAL'
     has_pixel_data: bool
+    # With ingest.redact_paths, a keyed digest of the real relative path (radflow.dicom.paths.path_key):
+    # what ties a row to its one file, which a redacted path may not. '' when paths are real.
+    path_key: str = ""
 
 
 COLUMNS: tuple[str, ...] = Header._fields

@@ -3,7 +3,8 @@
 A previous manifest is reused only when it was written under the same key (fingerprint), by the
 same scan version, for the same source and with path redaction as now; then each row whose (path,
 size, mtime_ns) is unchanged is kept as it is, and only the other files are read again. With
-ingest.redact_paths, redaction.json holds the digests that paths were redacted with.
+ingest.redact_paths, rows match files by (path_key, size, mtime_ns) instead, and redaction.json
+holds the digests that paths were redacted with.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST, SOURCE, REDACTION = "manifest.parquet", "source.json", "redaction.json"
-SCAN_VERSION = 1  # bump when a column's meaning changes: older manifests are then re-scanned whole
+SCAN_VERSION = 2  # bump when a column's meaning changes: older manifests are then re-scanned whole
 _TYPES = {
     "size": pa.int64(),
     "mtime_ns": pa.int64(),
@@ -92,18 +93,23 @@ def previous_manifest(out: Path, record: dict[str, Any]) -> pa.Table | None:
     return table.cast(SCHEMA)
 
 
-def reusable(previous: pa.Table | None, files: Sequence[FileStat]) -> tuple[pa.Table | None, list[FileStat]]:
-    """Previous rows still valid (same path, size and mtime_ns), and the files that must be read."""
+def reusable(
+    previous: pa.Table | None, files: Sequence[FileStat], by: str = "path"
+) -> tuple[pa.Table | None, list[FileStat]]:
+    """Previous rows still valid (same `by` column, size and mtime_ns), and the files that must be read.
+
+    `files` name each file as the `by` column does: its path, or (redacted paths) its path_key.
+    """
     if previous is None or previous.num_rows == 0:
         return None, list(files)
-    paths, sizes, mtimes = (previous.column(c).to_pylist() for c in ("path", "size", "mtime_ns"))
-    known = dict(zip(paths, zip(sizes, mtimes, strict=True), strict=True))
+    names, sizes, mtimes = (previous.column(c).to_pylist() for c in (by, "size", "mtime_ns"))
+    known = dict(zip(names, zip(sizes, mtimes, strict=True), strict=True))
     todo = [f for f in files if known.get(f.path) != (f.size, f.mtime_ns)]
     if len(todo) == len(files):
         return None, todo
     current = {f.path: (f.size, f.mtime_ns) for f in files}
     # One flag per previous row, in its order: deleted and changed files drop out.
-    keep = [current.get(p) == (s, m) for p, s, m in zip(paths, sizes, mtimes, strict=True)]
+    keep = [current.get(n) == (s, m) for n, s, m in zip(names, sizes, mtimes, strict=True)]
     return previous.filter(pa.array(keep, pa.bool_())), todo
 
 

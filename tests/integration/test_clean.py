@@ -339,3 +339,22 @@ def test_clean_reads_files_through_redacted_paths(tmp_path: Path) -> None:
     for out in (tmp_path / "out", tmp_path / "again"):
         for path in out.rglob("*"):
             assert path.is_dir() or not [p for p in planted if p in path.read_bytes()], path.name
+
+
+def test_files_whose_paths_redact_alike_are_each_found(tmp_path: Path) -> None:
+    # 'PHI-ID-734126_Zyxwv_Planted' and 'PHI-ID-734126_Zyxwv-Planted' both redact to one folder
+    # name; each row still finds its own file through its path_key.
+    src, ramp = tmp_path / "src", np.arange(64, dtype=np.int16).reshape(8, 8)
+    for sep in "_-":
+        dicom(
+            src / f"{PHI['PatientID']}_Zyxwv{sep}Planted" / "cr.dcm",
+            CR,
+            "CR",
+            ramp,
+            ImagerPixelSpacing=[0.2, 0.2],
+        )
+    ingest(IngestParams(source=src, workers=1, redact_paths=True), src, tmp_path / "ingest")
+    result = clean(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "out")
+    table = pd.read_parquet(tmp_path / "out" / "dispositions.parquet")
+    assert (result.accepted, result.series) == (2, 2) and table.path.nunique() == 1
+    assert (table.disposition == "accepted").all() and table.series_key.nunique() == 2

@@ -214,14 +214,15 @@ def test_whole_corpus_redacted_by_default_each_path_finds_its_one_file(
     from radflow.dicom.paths import source_paths
 
     result = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
-    shown = pd.read_parquet(tmp_path / "out" / "manifest.parquet").path.tolist()
+    table = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
+    shown = table.path.tolist()
     files = sorted(p.relative_to(dicom_corpus).as_posix() for p in dicom_corpus.rglob("*") if p.is_file())
     assert result.files == len(files) == len(set(shown))
     # dcm_qa files are named by their SOP Instance UID: those names are redacted, plain ones are not
     assert any(re.search(r"/\d+_id-[0-9a-f]{8}\.dcm$", p) for p in shown)
     assert "dcm_qa_12bit/README.md" in shown and "pacsman/MANIFEST.txt" not in shown  # PACSMAN: a name
     source = source_paths(tmp_path / "out", deid.load_key())
-    assert sorted(source.resolve(p) or "" for p in shown) == files
+    assert sorted(source.resolve(p, k) or "" for p, k in zip(shown, table.path_key, strict=True)) == files
     again = run(IngestParams(workers=0), dicom_corpus, tmp_path / "out")
     assert (again.read, again.reused) == (0, result.files)
 
@@ -248,6 +249,7 @@ def test_redacted_paths_are_reused_incrementally_and_redacted_afresh(tree: Path,
     after = manifest(out)
     assert (third.read, third.reused, third.dropped, third.files) == (1, 10, 0, 11)
     assert not [p for p in after.index if "0999" in p or "Poe" in p or "Edgar" in p]
+    assert after.path_key.str.fullmatch("[0-9a-f]{16}").all() and after.path_key.is_unique
     assert "README.txt" in after.index and "p1/a.dcm" in after.index  # nothing to redact there
     assert run(params, tree, out).read == 0
     pd.testing.assert_frame_equal(manifest(out), after)
@@ -257,6 +259,7 @@ def test_redacted_paths_are_reused_incrementally_and_redacted_afresh(tree: Path,
     # Switching redaction off rescans every file under its real path.
     off = run(IngestParams(workers=1, redact_paths=False), tree, out)
     assert (off.read, off.reused) == (11, 0) and "MRN-0999_Poe_Edgar/b.dcm" in manifest(out).index
+    assert (manifest(out).path_key == "").all()
     assert not (out / "redaction.json").exists()
 
 
