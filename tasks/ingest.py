@@ -31,7 +31,7 @@ from radflow.dicom.scan_manifest import (
     to_table,
     write,
 )
-from radflow.dicom.scan_pool import read_headers
+from radflow.dicom.scan_pool import paused_gc, read_headers
 from radflow.dicom.scan_walk import FileStat, list_files
 from radflow.errors import InputError, user_errors
 
@@ -74,6 +74,12 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} is a file, not a folder; pass a folder for manifest.parquet.")
     key = load_key()
+    with paused_gc():
+        return _run(params, source, out, key, start)
+
+
+def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float) -> IngestResult:
+    """The scan proper: walk, reuse, read, write."""
     record = source_record(source, key_fingerprint(key), params.redact_paths)
     files = list_files(source, exclude=out, hide_names=params.redact_paths)
     previous = previous_manifest(out, record)
@@ -107,21 +113,24 @@ def _scan_redacted(
     # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
     path_key = path_keyer(key)
     by_key = {path_key(f.path): f for f in files}
-    kept, todo = reusable(previous, [f._replace(path=k) for k, f in by_key.items()], by="path_key")
+    kept, todo = reusable(previous, [FileStat(k, f.size, f.mtime_ns) for k, f in by_key.items()], "path_key")
     rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
     redactor = Redactor(key, digests)
-    fresh = to_table(
-        [r._replace(path=redactor.redact(r.path), path_key=f.path) for r, f in zip(rows, todo, strict=True)]
-    )
+    fresh = _set(to_table(rows), "path", [redactor.redact(r.path) for r in rows])
+    fresh = _set(fresh, "path_key", [f.path for f in todo])
     if kept is None:
         return fresh, len(todo), 0, digests
     if digests != learnt:
         # New identifiers may be in reused rows' paths too (a folder named after a patient whose
         # first image just arrived): those are redacted afresh, so the manifest is a fresh scan's.
         real = [by_key[k].path for k in kept.column("path_key").to_pylist()]
-        column = pa.array([redactor.redact(p) for p in real], pa.string())
-        kept = kept.set_column(kept.schema.get_field_index("path"), "path", column)
+        kept = _set(kept, "path", [redactor.redact(p) for p in real])
     return pa.concat_tables([kept, fresh]), len(todo), kept.num_rows, digests
+
+
+def _set(table: pa.Table, name: str, values: list[str]) -> pa.Table:
+    """`table` with the text column `name` replaced by `values`."""
+    return table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.string()))
 
 
 def _dropped(previous: pa.Table | None, reused: int) -> int:

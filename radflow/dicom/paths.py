@@ -46,10 +46,15 @@ MAX_WINDOW = 6  # tokens per window: 'DOE_JOHN_Q', a date written '2015-07-22', 
 _TOKENS = re.compile(r"id-[0-9a-f]{8}(?![^\W_])|[^\W_]+")
 _REDACTED = re.compile(r"id-[0-9a-f]{8}")
 _NOT_KEPT = re.compile(r"[^a-z0-9]")
+_NAME_PARTS = re.compile(r"[\^=]")
 
 
 def normalise(text: str) -> str:
     """Casefolded, only [a-z0-9] kept: 'Doe, John' and 'DOE^JOHN' both read 'doejohn'."""
+    if text.isascii():  # the common case, a UID or a plain ID, without a regex
+        plain = text.lower().replace(".", "")
+        if plain.isalnum():
+            return plain
     return _NOT_KEPT.sub("", text.casefold())
 
 
@@ -58,8 +63,11 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
     forms: set[str] = set()
     for value in values:
         for item in value.split("\\"):  # a multi-valued element (OtherPatientIDs) as read
-            parts = [item, *re.split(r"[\^=]", item)]  # a name: whole, each component and group
-            forms.update(n for n in map(normalise, parts) if len(n) >= MIN_LENGTH)
+            whole = normalise(item)
+            if len(whole) >= MIN_LENGTH:
+                forms.add(whole)
+            if "^" in item or "=" in item:  # a name: each component and group too
+                forms.update(n for n in map(normalise, _NAME_PARTS.split(item)) if len(n) >= MIN_LENGTH)
     return forms
 
 

@@ -9,6 +9,7 @@ files are read in-process, where a pool's start-up would cost more than the read
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from radflow.dicom.scan import Header, KeyMaker, read_header
 from radflow.dicom.scan_walk import FileStat
 
-__all__ = ["cpu_count", "quiet_pydicom", "read_headers"]
+__all__ = ["cpu_count", "paused_gc", "quiet_pydicom", "read_headers"]
 
 IN_PROCESS_BELOW = 256  # files; below this a process pool costs more than it saves
 MAX_CHUNK = 256
@@ -35,6 +36,20 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: a scan allocates ~30 tracked objects per file and none
+    in a cycle (reference counting frees them all), yet each full collection walks every object the
+    process holds: pauses of 60 ms and more in an incremental run that otherwise takes ~90."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -58,7 +73,8 @@ def read_chunk(
 ) -> tuple[list[Header], set[str]]:
     """Read a chunk's headers under `root` (in a worker); with `collect`, also its path-token digests."""
     keys = KeyMaker(key, collect_path_ids=collect)
-    return _read(root, keys, chunk), keys.path_digests or set()
+    with paused_gc():
+        return _read(root, keys, chunk), keys.path_digests or set()
 
 
 def _read(root: str, keys: KeyMaker, chunk: Sequence[FileStat]) -> list[Header]:

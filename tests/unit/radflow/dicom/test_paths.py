@@ -37,6 +37,9 @@ def tag(value: str, key: bytes = KEY) -> str:
 
 def test_forms_are_normalised_values_name_components_and_multivalues() -> None:
     assert normalise("Doe, John-Q.") == "doejohnq" and normalise("Müller") == "mller"
+    # The plain-ASCII shortcut gives what the rule gives: casefolded, only [a-z0-9] kept.
+    for text in (SOP, "MRN12345", "ACC-9981", "1.2.a_B", "", ".", "ÅSE.1", "x\x00y", "Straße"):
+        assert normalise(text) == re.sub("[^a-z0-9]", "", text.casefold()), text
     forms = identifier_forms(["DOE^JOHN^Q", "MRN-1\\OLD-77", "19610203"])
     assert forms == {"doejohnq", "doe", "john", "mrn1", "old77", "19610203"}  # 'q' is too short
     assert identifier_forms(["AB", "x^Y", ""]) == set()
