@@ -1,10 +1,12 @@
 """Patient identifiers redacted from source paths (ingest.redact_paths, on by default).
 
 PACS exports name folders and files after the patient ('12345_DOE_JOHN/2015-07-22/<SOP UID>.dcm').
-While reading headers, ingest turns each identifier value (PatientID, names, dates, accession and
-instance UIDs) into a keyed digest of its normalised text; raw values never leave the reading
+While reading headers, ingest turns each identifier value (PatientID, names, dates, accession
+number, short UIDs) into a keyed digest of its normalised text; raw values never leave the reading
 process. A path is then split into alphanumeric tokens, and every run of tokens whose normalised
-text has a known digest becomes `id-<8 hex>`. Without the key nobody can test a guessed name
+text has a known digest becomes `id-<8 hex>`; so does every UID-like run of more than MAX_WINDOW
+dotted numbers, known or not, which spares a digest per instance UID and keeps redaction.json
+to the shared identifiers. Without the key nobody can test a guessed name
 against the digests or the redacted path. A redacted path need not name one file (two folders
 may redact alike), so each manifest row also carries `path_key`, a keyed digest of its real path:
 clean and `radflow locate` find a row's file by it, and incremental ingest matches walked files to
@@ -32,6 +34,7 @@ __all__ = [
     "SourcePaths",
     "digester",
     "identifier_forms",
+    "is_uid_run",
     "keyed_paths",
     "locate",
     "normalise",
@@ -63,12 +66,20 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
     forms: set[str] = set()
     for value in values:
         for item in value.split("\\"):  # a multi-valued element (OtherPatientIDs) as read
+            if is_uid_run(item):  # redacted in any path without a digest (Redactor._match)
+                continue
             whole = normalise(item)
             if len(whole) >= MIN_LENGTH:
                 forms.add(whole)
             if "^" in item or "=" in item:  # a name: each component and group too
                 forms.update(n for n in map(normalise, _NAME_PARTS.split(item)) if len(n) >= MIN_LENGTH)
     return forms
+
+
+def is_uid_run(text: str) -> bool:
+    """Whether `text` is more than MAX_WINDOW numbers joined by single dots: a UID, as paths split it."""
+    parts = text.split(".")
+    return len(parts) > MAX_WINDOW and all(p.isdigit() and p.isascii() for p in parts)
 
 
 def _prefix(key: bytes, label: bytes) -> hmac.HMAC:
@@ -155,8 +166,6 @@ class Redactor:
 
     def redact(self, path: str) -> str:
         """`path` (POSIX, relative) with every identifier run replaced by `id-<8 hex>`."""
-        if not self.digests:
-            return path
         folder, slash, name = path.rpartition("/")
         if not slash:
             return self._component(name)
@@ -196,8 +205,18 @@ class Redactor:
         return [*self._spans(tokens, lo, start), best, *self._spans(tokens, start + width, hi)]
 
     def _match(self, tokens: _Tokens, i: int, hi: int) -> tuple[int, str]:
-        """The widest known window of tokens[i:hi] starting at `i`, and its digest; (0, '') if none."""
-        for width in _widths(tokens, i, hi):
+        """The widest known window of tokens[i:hi] starting at `i`, and its digest; (0, '') if none.
+
+        A UID-like run (more dotted numbers than MAX_WINDOW) is one window from its first token,
+        redacted whether or not a header holds it: UIDs are never digested (identifier_forms).
+        """
+        start, stop = tokens.runs[i]
+        if stop > start:
+            if i != start:
+                return 0, ""
+            stop = min(stop, hi)
+            return stop - start, self.digest("".join(tokens.texts[start:stop]))
+        for width in range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), 0, -1):
             text = "".join(tokens.texts[i : i + width])
             if len(text) < MIN_LENGTH:
                 continue
@@ -207,16 +226,6 @@ class Redactor:
             if digest in self.digests:
                 return width, digest
         return 0, ""
-
-
-def _widths(tokens: _Tokens, i: int, hi: int) -> range | list[int]:
-    """Window widths from token i within hi, longest first: up to MAX_WINDOW tokens; in a UID-like run
-    (more dotted numbers than that) only its prefixes and its suffix from i, never inner windows."""
-    start, stop = tokens.runs[i]
-    if stop > start:
-        stop = min(stop, hi)
-        return range(stop - i, 0, -1) if i == start else [stop - i]
-    return range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), 0, -1)
 
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:

@@ -40,6 +40,7 @@ MANIFEST_TAGS: list[BaseTag | int] = [
 REDACTION_TAGS: list[BaseTag | int] = [*MANIFEST_TAGS, *map(BaseTag, (0x00080020, 0x00080050, 0x00101000))]
 # PatientID, OtherPatientIDs, PatientName, PatientBirthDate, AccessionNumber, StudyDate, study and
 # series UIDs: shared by many files, so each value is digested once; the SOP Instance UID is not.
+# UIDs of more than radflow.dicom.paths.MAX_WINDOW components (all real ones) get no digest at all.
 SHARED_IDENTIFIERS = (0x00100020, 0x00101000, 0x00100010, 0x00100030, 0x00080050, 0x00080020,
                       0x0020000D, 0x0020000E)  # fmt: skip
 SOP_INSTANCE_UID = 0x00080018
@@ -223,8 +224,11 @@ class KeyMaker:
         assert self.path_digests is not None
         values = [v for v in (text.get(t) for t in SHARED_IDENTIFIERS) if v and v not in self._noted]
         self._noted.update(values)
-        values.append(text.get(SOP_INSTANCE_UID, ""))
-        self.path_digests.update(map(self._digest, paths.identifier_forms(values)))
+        uid = text.get(SOP_INSTANCE_UID, "")
+        if uid and not paths.is_uid_run(uid):  # a real UID is redacted in paths without a digest
+            values.append(uid)
+        if values:
+            self.path_digests.update(map(self._digest, paths.identifier_forms(values)))
 
     def pseudonym(self, kind: str, value: str) -> str:
         """deid.pseudonym, computed once per (kind, value)."""

@@ -69,14 +69,19 @@ def test_dates_with_separators_and_accession_numbers_match() -> None:
     assert r.redact("acc-9981.zip") == f"{tag('acc9981')}.zip"
 
 
-def test_uid_file_names_are_redacted_whole_prefix_or_suffix() -> None:
-    r = redactor()
-    assert r.redact(f"{SOP}.dcm") == f"{tag(SOP)}.dcm"
-    assert r.redact(f"s/{SOP}.12.dcm") == f"s/{tag(SOP)}.12.dcm"  # '<UID>.<n>'
-    assert r.redact(f"7.{SOP}") == f"7.{tag(SOP)}"  # '<n>.<UID>'
-    # The widest match wins even when a shorter one starts further left (PatientID 'MR1').
+def test_uid_like_runs_are_redacted_whole_known_or_not() -> None:
+    # More than 6 dotted numbers is a UID: redacted whole without a digest, so instance UIDs need
+    # none (identifier_forms skips them) and a companion file named after one is covered too.
+    assert identifier_forms([SOP, "1.2.3.4.5.6"]) == {"123456"}  # a short one is digested as usual
+    for r in (redactor(), Redactor(KEY, [])):
+        assert r.redact(f"{SOP}.dcm") == f"{tag(SOP)}.dcm"
+        assert r.redact(f"s/{SOP}.12.dcm") == f"s/{tag(SOP + '.12')}.dcm"  # '<UID>.<n>': one run
+        assert r.redact(f"{SOP}.json") == f"{tag(SOP)}.json"
+    # A window may not run into a UID: PatientID 'MR1' does not take the UID's first number.
     assert redactor([*VALUES, "MR1"]).redact(f"MR.{SOP}") == f"MR.{tag(SOP)}"
     assert redactor([*VALUES, "MR1"]).redact("MR.1_x") == f"{tag('mr1')}_x"
+    assert redactor(["1.2.3.4.5.6"]).redact("1.2.3.4.5.6/a") == f"{tag('123456')}/a"
+    assert Redactor(KEY, []).redact("v1.2.3/1.2.3.4.5.6") == "v1.2.3/1.2.3.4.5.6"  # short runs: kept
 
 
 def test_ordinary_names_and_short_values_are_kept() -> None:
