@@ -78,8 +78,14 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
 
 def is_uid_run(text: str) -> bool:
     """Whether `text` is more than MAX_WINDOW numbers joined by single dots: a UID, as paths split it."""
-    parts = text.split(".")
-    return len(parts) > MAX_WINDOW and all(p.isdigit() and p.isascii() for p in parts)
+    return (
+        text.count(".") >= MAX_WINDOW
+        and text.isascii()
+        and text.replace(".", "").isdigit()
+        and ".." not in text
+        and not text.startswith(".")
+        and not text.endswith(".")
+    )
 
 
 def _prefix(key: bytes, label: bytes) -> hmac.HMAC:

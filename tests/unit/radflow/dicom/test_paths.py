@@ -13,6 +13,7 @@ from radflow.dicom.paths import (
     Redactor,
     SourcePaths,
     identifier_forms,
+    is_uid_run,
     keyed_paths,
     normalise,
     path_keyer,
@@ -73,6 +74,18 @@ def test_uid_like_runs_are_redacted_whole_known_or_not() -> None:
     # More than 6 dotted numbers is a UID: redacted whole without a digest, so instance UIDs need
     # none (identifier_forms skips them) and a companion file named after one is covered too.
     assert identifier_forms([SOP, "1.2.3.4.5.6"]) == {"123456"}  # a short one is digested as usual
+    for text in (
+        SOP,
+        "1.2.3.4.5.6",
+        "1.2.3.4.5.6.",
+        ".1.2.3.4.5.6",
+        "1.2..3.4.5.6.7",
+        "1.2.3.4.5.6.x",
+        "١.2.3.4.5.6.7",
+    ):
+        parts = text.split(".")
+        expected = len(parts) > 6 and all(p.isdigit() and p.isascii() for p in parts)
+        assert is_uid_run(text) == expected, text
     for r in (redactor(), Redactor(KEY, [])):
         assert r.redact(f"{SOP}.dcm") == f"{tag(SOP)}.dcm"
         assert r.redact(f"s/{SOP}.12.dcm") == f"s/{tag(SOP + '.12')}.dcm"  # '<UID>.<n>': one run
