@@ -35,7 +35,13 @@ def synth(
 
 @app.command("import-medmnist")
 def import_medmnist(
-    npz: Annotated[Path, typer.Argument(help="A MedMNIST .npz file (train_/val_/test_ images and labels).")],
+    npz: Annotated[
+        list[Path],
+        typer.Argument(
+            help="MedMNIST .npz files (train_/val_/test_ images and labels), one cohort: each split "
+            "from one file, e.g. a train+val file and a test file."
+        ),
+    ],
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the DICOM cohort and labels.csv into.")],
 ) -> None:
     """Convert MedMNIST arrays into a DICOM cohort (2D → CR-like images, 3D → CT series) with labels.csv."""

@@ -1,4 +1,4 @@
-"""Convert a MedMNIST .npz into DICOM: 2D images → CR images, 3D volumes → CT series, plus labels.csv."""
+"""Convert MedMNIST .npz files into DICOM: 2D images → CR images, 3D volumes → CT series, plus labels.csv."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import json
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,36 +204,63 @@ def _write_split(
         yield study, len(templates) if volumes else 1
 
 
-def import_medmnist(npz: Path, out_dir: Path) -> ImportSummary:
-    """Write `npz` as a DICOM cohort with labels.csv (StudyInstanceUID,label,split) into `out_dir`."""
-    npz, out_dir = Path(npz), Path(out_dir)
-    splits = load_splits(npz)
+def import_medmnist(npz: Path | Sequence[Path], out_dir: Path) -> ImportSummary:
+    """Write one or more .npz files as a DICOM cohort with labels.csv (StudyInstanceUID,label,split).
+
+    Several files are one cohort: MedMNIST's train+val file beside a separate test file, say.
+    Each split must come from one file, and all files hold the same kind of image (2D or 3D).
+    """
+    sources = [Path(npz)] if isinstance(npz, (str, Path)) else [Path(p) for p in npz]
+    out_dir = Path(out_dir)
+    splits = _gather(sources)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
         raise InputError(f"{out_dir} exists and is not a MedMNIST import; choose an empty or new folder.")
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    kind = _kind(next(iter(splits.values()))[0])
-    has_rgb = any(images.ndim == 4 and images.shape[-1] == 3 for images, _ in splits.values())
+    kind = _kind(next(iter(splits.values()))[1])
+    has_rgb = any(images.ndim == 4 and images.shape[-1] == 3 for _, images, _ in splits.values())
     notes = ("RGB images were converted to grayscale (BT.601 luma)",) if has_rgb else ()
     rows: list[tuple[str, int, str]] = []
     files = 0
-    for split, (images, labels) in splits.items():
+    for split, (source, images, labels) in splits.items():
         pixels = to_uint8(_to_gray(images) if kind == "2d" else images)
         flat = labels.reshape(-1).astype(int)
-        for index, (uid, n_files) in enumerate(_write_split(npz.name, split, pixels, out_dir, len(rows))):
+        for index, (uid, n_files) in enumerate(_write_split(source, split, pixels, out_dir, len(rows))):
             rows.append((uid, int(flat[index]), split))
             files += n_files
     _write_labels(out_dir / "labels.csv", rows)
+    names = " + ".join(p.name for p in sources)
     summary = ImportSummary(
-        npz.name,
+        names,
         kind,
-        {s: len(i) for s, (i, _) in splits.items()},
+        {s: len(i) for s, (_, i, _) in splits.items()},
         files,
         sum(label != 0 for _, label, _ in rows),
         notes,
     )
-    (out_dir / MARKER).write_text(json.dumps({"source": npz.name, "files": files}) + "\n")
+    (out_dir / MARKER).write_text(json.dumps({"source": names, "files": files}) + "\n")
     return summary
+
+
+def _gather(sources: list[Path]) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
+    """Each split (in train, val, test order) with the name of the file it came from."""
+    if not sources:
+        raise InputError("no .npz file given; pass at least one MedMNIST .npz.")
+    found: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+    kinds: dict[str, str] = {}
+    for npz in sources:
+        for split, (images, labels) in load_splits(npz).items():
+            if split in found:
+                raise InputError(
+                    f"split '{split}' is in both {found[split][0]} and {npz.name}; pass each split once."
+                )
+            found[split] = (npz.name, images, labels)
+            kinds[npz.name] = _kind(images)
+    if len(set(kinds.values())) > 1:
+        raise InputError(
+            f"{' and '.join(sorted(kinds))} hold different kinds of image (2D and 3D); import them apart."
+        )
+    return {s: found[s] for s in SPLITS if s in found}
 
 
 def _write_labels(path: Path, rows: list[tuple[str, int, str]]) -> None:

@@ -149,3 +149,31 @@ def test_breastmnist_corpus_file_imports(medmnist_corpus: Path, tmp_path: Path) 
     )
     last = sorted((tmp_path / "breast" / "val").rglob("*.dcm"))[-1]
     assert np.array_equal(pydicom.dcmread(last).pixel_array, arrays["val_images"][-1])
+
+
+def test_a_train_val_file_and_a_test_file_import_as_one_cohort(images_2d: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from radflow.cli import app
+
+    arrays = dict(np.load(images_2d))
+    test = {k: arrays.pop(k) for k in ("test_images", "test_labels")}
+    trainval, held_out = _npz(tmp_path / "x_trainval.npz", **arrays), _npz(tmp_path / "x_test.npz", **test)
+    done = CliRunner().invoke(app, ["import-medmnist", str(held_out), str(trainval), str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert "x_test.npz + x_trainval.npz" in done.output and "train 5, val 2, test 3" in done.output
+    rows = _labels(tmp_path / "out")
+    assert [row["split"] for row in rows] == ["train"] * 5 + ["val"] * 2 + ["test"] * 3  # split order
+    assert [int(row["label"]) for row in rows] == [0, 1, 1, 0, 1, 1, 0, 0, 0, 1]
+    studies = _by_study(tmp_path / "out")
+    assert len(studies) == 10
+    for row, image in zip(rows[7:], test["test_images"], strict=True):
+        (ds,) = studies[row["StudyInstanceUID"]]
+        np.testing.assert_array_equal(ds.pixel_array, image)
+    with pytest.raises(InputError, match=r"split 'train' is in both x_trainval\.npz and tiny2d\.npz"):
+        import_medmnist([trainval, images_2d], tmp_path / "again")
+    volumes = _npz(
+        tmp_path / "v.npz", test_images=np.zeros((1, 4, 8, 8), np.uint8), test_labels=np.zeros((1, 1))
+    )
+    with pytest.raises(InputError, match="different kinds of image"):
+        import_medmnist([trainval, volumes], tmp_path / "again")
