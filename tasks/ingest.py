@@ -113,6 +113,8 @@ def _scan_redacted(
     # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
     path_key = path_keyer(key)
     by_key = {path_key(f.path): f for f in files}
+    if len(by_key) != len(files):  # 64-bit keys: about 1 in 10^7 for a million files, never silent
+        raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
     kept, todo = reusable(previous, [FileStat(k, f.size, f.mtime_ns) for k, f in by_key.items()], "path_key")
     rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
     redactor = Redactor(key, digests)

@@ -237,7 +237,11 @@ class Redactor:
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
     """Each file under `root` (walked once) by its path_key → its real relative path."""
     path_key = path_keyer(key)
-    return {path_key(f.path): f.path for f in list_files(root, exclude=exclude)}
+    files = list_files(root, exclude=exclude)
+    found = {path_key(f.path): f.path for f in files}
+    if len(found) != len(files):  # as in ingest: a collision of 64-bit keys is said, never silent
+        raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
+    return found
 
 
 @dataclass(frozen=True)

@@ -284,3 +284,13 @@ def test_cli_ingest_redacts_and_locate_finds_the_real_file(tree: Path, tmp_path:
     missing = runner.invoke(app, ["locate", str(out), "id-00000000/a.dcm"])
     assert missing.exit_code == 2 and "id-00000000/a.dcm matches no file" in missing.output
     assert missing.output.count("\n") == 1
+
+
+def test_a_path_key_collision_stops_the_scan_rather_than_drop_a_file(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.ingest as stage
+
+    monkeypatch.setattr(stage, "path_keyer", lambda key: lambda rel: "0" * 16)
+    with pytest.raises(RuntimeError, match="share a path_key"):
+        run(IngestParams(workers=1, redact_paths=True), tree, tmp_path / "out")
