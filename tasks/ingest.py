@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from radflow.config import IngestParams, load_section
 from radflow.dicom.deid import key_fingerprint, load_key
-from radflow.dicom.paths import Redactor, path_keyer
+from radflow.dicom.paths import Redactor, by_path_key
 from radflow.dicom.scan_manifest import (
     previous_manifest,
     read_redaction,
@@ -111,10 +111,7 @@ def _scan_redacted(
         digests = set(known[1])
     learnt = frozenset(digests)
     # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
-    path_key = path_keyer(key)
-    by_key = {path_key(f.path): f for f in files}
-    if len(by_key) != len(files):  # 64-bit keys: about 1 in 10^7 for a million files, never silent
-        raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
+    by_key = by_path_key(files, key)
     kept, todo = reusable(previous, [FileStat(k, f.size, f.mtime_ns) for k, f in by_key.items()], "path_key")
     rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
     redactor = Redactor(key, digests)

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from radflow.dicom import deid
-from radflow.dicom.scan_walk import list_files
+from radflow.dicom.scan_walk import FileStat, list_files
 from radflow.errors import ConfigError, InputError
 
 __all__ = [
     "MIN_LENGTH",
     "Redactor",
     "SourcePaths",
+    "by_path_key",
     "digester",
     "identifier_forms",
     "is_uid_run",
@@ -88,35 +89,38 @@ def is_uid_run(text: str) -> bool:
     )
 
 
-def _prefix(key: bytes, label: bytes) -> hmac.HMAC:
-    # The same message as deid's HMAC helper (parts joined by NUL), keyed once and copied per value.
-    return hmac.new(key, label + b"\x00", hashlib.sha256)
+def _keyed(key: bytes, label: bytes) -> Callable[[str], str]:
+    """HMAC-SHA256 under `key` over label, NUL, the text's bytes (16 hex): deid's message layout,
+    keyed once and copied per value (HMAC's key schedule costs more than a digest)."""
+    prefix = hmac.new(key, label + b"\x00", hashlib.sha256)
 
-
-def digester(key: bytes) -> Callable[[str], str]:
-    """token_digest under `key`, keyed once (HMAC's key schedule costs more than a digest)."""
-    prefix = _prefix(key, b"path-token")
-
-    def digest(normalised: str) -> str:
+    def digest(text: str) -> str:
         mac = prefix.copy()
-        mac.update(normalised.encode())
+        mac.update(text.encode("utf-8", "surrogateescape"))  # a name undecodable as UTF-8 keeps its bytes
         return mac.hexdigest()[:16]
 
     return digest
 
 
+def digester(key: bytes) -> Callable[[str], str]:
+    """token_digest under `key`, keyed once."""
+    return _keyed(key, b"path-token")
+
+
 def path_keyer(key: bytes) -> Callable[[str], str]:
-    """The manifest's `path_key` of a relative path under `key`: HMAC-SHA256 over 'source-path',
-    NUL, the path's bytes (16 hex). One file's key is the same on every run; without the key it
-    tells nothing about the path."""
-    prefix = _prefix(key, b"source-path")
+    """The manifest's `path_key` of a relative path under `key` ('source-path' label). One file's
+    key is the same on every run; without the key it tells nothing about the path."""
+    return _keyed(key, b"source-path")
 
-    def path_key(rel: str) -> str:
-        mac = prefix.copy()
-        mac.update(rel.encode("utf-8", "surrogateescape"))  # a name undecodable as UTF-8 keeps its bytes
-        return mac.hexdigest()[:16]
 
-    return path_key
+def by_path_key(files: Sequence[FileStat], key: bytes) -> dict[str, FileStat]:
+    """Each file by its path_key; a collision of the 64-bit keys (about 1 in 10^7 for a million
+    files) stops the run rather than lose a file silently."""
+    path_key = path_keyer(key)
+    found = {path_key(f.path): f for f in files}
+    if len(found) != len(files):
+        raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
+    return found
 
 
 def token_digest(key: bytes, normalised: str) -> str:
@@ -236,12 +240,7 @@ class Redactor:
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
     """Each file under `root` (walked once) by its path_key → its real relative path."""
-    path_key = path_keyer(key)
-    files = list_files(root, exclude=exclude)
-    found = {path_key(f.path): f.path for f in files}
-    if len(found) != len(files):  # as in ingest: a collision of 64-bit keys is said, never silent
-        raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
-    return found
+    return {k: f.path for k, f in by_path_key(list_files(root, exclude=exclude), key).items()}
 
 
 @dataclass(frozen=True)

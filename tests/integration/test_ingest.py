@@ -289,8 +289,8 @@ def test_cli_ingest_redacts_and_locate_finds_the_real_file(tree: Path, tmp_path:
 def test_a_path_key_collision_stops_the_scan_rather_than_drop_a_file(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tasks.ingest as stage
+    from radflow.dicom import paths
 
-    monkeypatch.setattr(stage, "path_keyer", lambda key: lambda rel: "0" * 16)
+    monkeypatch.setattr(paths, "path_keyer", lambda key: lambda rel: "0" * 16)
     with pytest.raises(RuntimeError, match="share a path_key"):
         run(IngestParams(workers=1, redact_paths=True), tree, tmp_path / "out")
