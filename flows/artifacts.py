@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 from uuid import UUID
 
@@ -20,6 +21,7 @@ METRICS_KEY = "retrain-test-metrics"
 SUMMARY_KEY = "retrain-summary"
 QUARANTINE_KEY = "retrain-quarantine"
 QUARANTINED_FILES_KEY = "retrain-quarantined-files"
+MODEL_CARD_KEY = "model-card"
 
 
 class StageProgress:
@@ -68,3 +70,8 @@ def publish(summary: RunSummary) -> None:
             "`radflow locate data/ingest PATH` finds the real file",
         )
     create_markdown_artifact(markdown(summary), key=SUMMARY_KEY, description=f"Retrain run {summary.run_id}")
+
+
+def publish_card(card: Path, decision: str) -> None:
+    """The new version's model card, as markdown (its history is the registry's in the UI)."""
+    create_markdown_artifact(card.read_text(encoding="utf-8"), key=MODEL_CARD_KEY, description=decision)

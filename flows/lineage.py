@@ -17,14 +17,14 @@ from flows.pipeline import Pipeline, read_pipeline, stage_environment
 from flows.workspace import (
     WorkspaceError,
     commit_workspace,
-    head,
-    is_git_repo,
     link_inputs,
     open_worktree,
     record_run,
     share_cache,
 )
 from radflow.config import apply_overrides
+from radflow.registry import CARD_FILE, RECORD_FILE
+from radflow.registry.versions import head, is_git_repo
 
 Log = Callable[[str], None]
 
@@ -57,6 +57,7 @@ def record_lineage(project: Path, workdir: Path, run_id: str, message: str) -> s
         return None
     pipeline = read_pipeline(workdir)
     extra = ["params.yaml", "dvc.lock", "dvc.yaml", *(o for s in pipeline.stages for o in s.uncached_outputs)]
+    extra += [CARD_FILE.as_posix(), RECORD_FILE.as_posix()]  # written by registration, outside DVC
     commit = commit_workspace(workdir, head(project), message, extra=extra, exclude=_data_paths(pipeline))
     return record_run(project, run_id, commit)
 

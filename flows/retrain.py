@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from flows.artifacts import StageProgress, publish
+from flows.artifacts import StageProgress, publish, publish_card
 from flows.lineage import isolated_workdir, record_lineage
 from flows.parameters import RetrainParameters, parameters_from, validated_overrides
 from flows.pipeline import read_pipeline, repro_stage, up_to_date
@@ -31,8 +31,12 @@ from flows.summary import (
     quarantined_files,
     read_test_metrics,
 )
-from flows.workspace import run_lock
+from flows.workspace import git, run_lock
 from radflow.errors import RadflowError
+from radflow.registry import CARD_FILE
+from radflow.registry.versions import is_git_repo
+from tasks.register import record as record_version
+from tasks.register import run as assess_model
 
 USER_ERROR = "UserError"  # the state name of a stage that failed on bad input: retrying will not help
 RETRIED_STAGES = {"ingest": 2}  # ingest reads a network share or PACS export: worth a second try
@@ -100,9 +104,35 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
             results.append(cast(StageResult, state.result()))
             progress.advance(stage.name, results[-1].outcome)
         summary = _summarise(root, workdir, run_id, overrides, results)
-        summary.lineage_ref = record_lineage(root, workdir, run_id, _commit_message(summary))
+        register_run(root, workdir, summary)
     publish(summary)
     return summary
+
+
+@task(name="register", cache_policy=NO_CACHE, persist_result=False)
+def register_run(root: Path, workdir: Path, summary: RunSummary) -> None:
+    """Gate and card, the run's lineage commit (which holds them), then the version tags (GTO)."""
+    logger = get_run_logger()
+    if not is_git_repo(root):
+        logger.warning(
+            f"{root.name} is not a git repository: the run is not recorded and its model not registered"
+        )
+        return
+    try:
+        assessment = assess_model(root, workdir)
+    except RadflowError:
+        summary.lineage_ref = record_lineage(root, workdir, summary.run_id, _commit_message(summary))
+        raise
+    summary.lineage_ref = record_lineage(root, workdir, summary.run_id, _commit_message(summary))
+    assert summary.lineage_ref is not None
+    registration = record_version(root, git(root, "rev-parse", summary.lineage_ref), assessment)
+    summary.registration = assessment.describe()
+    summary.model_version = registration.version_tag
+    summary.promoted = registration.stage_tag
+    if assessment.version is not None:
+        summary.model_card = (workdir.relative_to(root) / CARD_FILE).as_posix()
+        publish_card(workdir / CARD_FILE, assessment.describe())
+    logger.info(f"register: {assessment.describe()}")
 
 
 def _summarise(

@@ -41,6 +41,10 @@ class RunSummary(BaseModel):
     report: str | None = None
     model: str | None = None
     lineage_ref: str | None = None
+    registration: str | None = Field(default=None, description="What registration did, in one line.")
+    model_version: str | None = Field(default=None, description="The version tag, e.g. radflow-model@v0.2.0.")
+    promoted: str | None = Field(default=None, description="The promotion tag, e.g. radflow-model#prod#3.")
+    model_card: str | None = None
     quarantine: dict[str, int] = {}
     quarantined_files: list[dict[str, str]] = Field(
         default=[], description="The first quarantined files (path, reason, detail) when paths are redacted."
@@ -62,6 +66,10 @@ class RunSummary(BaseModel):
         lines.append(f"model:  {self.model or 'not written'}")
         if self.lineage_ref:
             lines.append(f"lineage: {self.lineage_ref}")
+        if self.registration:
+            lines.append(f"registry: {self.registration}")
+        if self.model_card:
+            lines.append(f"model card: {self.model_card}")
         return "\n".join(lines)
 
 
@@ -155,4 +163,6 @@ def markdown(summary: RunSummary) -> str:
     ]
     if summary.lineage_ref:
         out.append(f"  \nLineage: `{summary.lineage_ref}` (`git checkout` it, then `dvc checkout`)")
+    if summary.registration:
+        out += ["", "## Registry", "", summary.registration]
     return "\n".join(out)

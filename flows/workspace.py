@@ -38,20 +38,6 @@ def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return proc.stdout.strip()
 
 
-def is_git_repo(root: Path) -> bool:
-    """Whether ROOT is the top of a git working tree."""
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True)
-    return proc.returncode == 0 and Path(proc.stdout.strip()).resolve() == root.resolve()
-
-
-def head(root: Path) -> str | None:
-    """The commit HEAD points at, or None in a repository with no commits yet."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True
-    )
-    return proc.stdout.strip() or None
-
-
 @contextmanager
 def run_lock(root: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
     """Serialise runs of one project: two runs never write the same outputs or cache at once."""

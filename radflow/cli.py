@@ -149,6 +149,31 @@ def serve(
         serve_deployment(["--cron", cron])
 
 
+@app.command()
+def models(
+    params: Annotated[Path, PARAMS] = Path("params.yaml"),
+) -> None:
+    """List the registered versions of this project's model: stages, test AUC, gate verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from radflow.config import load_params
+    from radflow.registry import listing
+
+    with user_errors():
+        name = load_params(params).register.model
+        rows = listing(Path.cwd(), name)
+    if not rows:
+        typer.echo(f"no version of {name} is registered yet; `radflow run` registers one.")
+        return
+    table = Table(title=f"{name} (git tags; `git checkout {name}@VERSION` then `dvc checkout` restores one)")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)
+
+
 @app.command("check-params")
 def check_params(params: Annotated[Path, PARAMS] = Path("params.yaml")) -> None:
     """Validate params.yaml and say so."""

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from radflow.config import EvaluateParams, load_section
 from radflow.data.dataset import load_split_arrays
+from radflow.data.splits import data_counts
 from radflow.errors import InputError, user_errors
 from radflow.metrics.evaluation import SplitData, evaluate_model
 from radflow.metrics.outputs import write_outputs
@@ -78,18 +78,6 @@ def run(
         method=evaluation.operating_point.method,
         n_test=evaluation.test["n"],
     )
-
-
-def data_counts(split_path: Path) -> pd.DataFrame:
-    """Labelled studies, patients and positive studies per split, from split.parquet."""
-    split = pd.read_parquet(split_path, columns=["study_key", "patient_key", "label", "split"])
-    counts = split.groupby("split").agg(
-        studies=("study_key", "nunique"),
-        patients=("patient_key", "nunique"),
-        positive_studies=("label", "sum"),
-    )
-    order = [s for s in ("train", "val", "test") if s in counts.index]
-    return counts.loc[order].reset_index().rename(columns={"positive_studies": "positive studies"})
 
 
 def model_info(model_path: Path, config: dict[str, Any]) -> dict[str, Any]:

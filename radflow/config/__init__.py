@@ -6,6 +6,7 @@ into one sentence that names the key and what was expected.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from radflow.config.base import Section
 from radflow.config.clean import CleanParams
 from radflow.config.evaluate import EvaluateParams
 from radflow.config.ingest import IngestParams
+from radflow.config.register import RegisterParams
 from radflow.config.split import SplitParams
 from radflow.config.train import TrainParams
 from radflow.errors import ConfigError
@@ -26,6 +28,7 @@ __all__ = [
     "EvaluateParams",
     "IngestParams",
     "Params",
+    "RegisterParams",
     "SplitParams",
     "TrainParams",
     "apply_overrides",
@@ -37,14 +40,20 @@ DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=Section)
 
 
+# `register` is also the name of ABCMeta.register on the class (pydantic warns); on instances, where
+# params are read, the field wins: params.register is the section.
+warnings.filterwarnings("ignore", message='Field name "register" in "Params" shadows', category=UserWarning)
+
+
 class Params(Section):
-    """The whole of params.yaml: one section per DVC stage."""
+    """The whole of params.yaml: one section per stage (register runs in the flow, after DVC's)."""
 
     ingest: IngestParams = IngestParams()
     clean: CleanParams = CleanParams()
     split: SplitParams = SplitParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    register: RegisterParams = RegisterParams()
 
 
 def load_params(path: Path = DEFAULT_PARAMS, overrides: Mapping[str, Any] | None = None) -> Params:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
@@ -53,3 +55,15 @@ def check_no_leakage(split: pd.DataFrame) -> None:
             f"{leaking} patient(s) have studies in more than one split; "
             "fix the labels file's split column so each patient is in one split."
         )
+
+
+def data_counts(split_path: Path) -> pd.DataFrame:
+    """Labelled studies, patients and positive studies per split, from split.parquet."""
+    split = pd.read_parquet(split_path, columns=["study_key", "patient_key", "label", "split"])
+    counts = split.groupby("split").agg(
+        studies=("study_key", "nunique"),
+        patients=("patient_key", "nunique"),
+        positive_studies=("label", "sum"),
+    )
+    order = [s for s in ("train", "val", "test") if s in counts.index]
+    return counts.loc[order].reset_index().rename(columns={"positive_studies": "positive studies"})

@@ -50,7 +50,7 @@ def bootstrap_intervals(
     """Percentile intervals of every metric at a fixed threshold over `resamples` seeded resamples."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     unit = resampling_unit(groups)
-    clusters = _clusters(groups) if groups is not None and unit == "patient" else None
+    clusters = patient_clusters(groups) if groups is not None and unit == "patient" else None
     n_units = len(clusters) if clusters is not None else len(y_true)
     if resamples == 0 or n_units == 0:
         return Intervals({m: None for m in METRICS}, resamples, unit, n_units)
@@ -61,11 +61,11 @@ def bootstrap_intervals(
         idx = np.concatenate([clusters[i] for i in pick]) if clusters is not None else pick
         values = classification_metrics(y_true[idx], y_score[idx], threshold)
         draws[r] = [np.nan if values[m] is None else values[m] for m in METRICS]
-    ci = {m: _percentile_interval(draws[:, j], level) for j, m in enumerate(METRICS)}
+    ci = {m: percentile_interval(draws[:, j], level) for j, m in enumerate(METRICS)}
     return Intervals(ci, resamples, unit, n_units)
 
 
-def _clusters(groups: np.ndarray) -> list[np.ndarray]:
+def patient_clusters(groups: np.ndarray) -> list[np.ndarray]:
     """Indices of each patient's images."""
     codes, _ = pd.factorize(pd.Series(groups))
     order = np.argsort(codes, kind="stable")
@@ -73,7 +73,7 @@ def _clusters(groups: np.ndarray) -> list[np.ndarray]:
     return np.split(order, bounds)
 
 
-def _percentile_interval(values: np.ndarray, level: float) -> list[float] | None:
+def percentile_interval(values: np.ndarray, level: float) -> list[float] | None:
     defined = values[np.isfinite(values)]
     if defined.size == 0 or defined.size < MIN_DEFINED_FRACTION * values.size:
         return None

@@ -47,10 +47,16 @@ def load_model(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
     """Rebuild the network of models/model.pt on CPU in eval mode, with its ModelConfig."""
     if not path.is_file():
         raise InputError(f"{path} not found; run the train stage first (dvc repro train).")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    config = ModelConfig.from_dict(saved["config"])
-    model = build_model(config)
-    model.load_state_dict(saved["state_dict"])
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        config = ModelConfig.from_dict(saved["config"])
+        model = build_model(config)
+        model.load_state_dict(saved["state_dict"])
+    except Exception as err:  # not a file train wrote, or one from an incompatible radflow version
+        raise InputError(
+            f"{path} is not a model file this radflow can read ({type(err).__name__}); "
+            "re-run the train stage (dvc repro train)."
+        ) from None
     model.eval()
     # predict_proba reads this so evaluation applies the same test-time flips as validation did
     model.radflow_tta_flip_dims = config.tta_flip_dims  # type: ignore[assignment]

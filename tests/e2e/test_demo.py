@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -44,7 +45,13 @@ def demo_project(tmp_path: Path) -> Path:
 
 def test_the_real_pipeline_runs_end_to_end_with_overrides(demo_project: Path) -> None:
     params_before = (demo_project / "params.yaml").read_bytes()
-    overrides = ["train.epochs=2", "evaluate.bootstrap=50", "evaluate.gradcam.per_outcome=0"]
+    overrides = [
+        "train.epochs=2",
+        "evaluate.bootstrap=50",
+        "evaluate.gradcam.per_outcome=0",
+        "register.min_auc=0",
+        "register.bootstrap=50",
+    ]
 
     state = retrain(params=RetrainParameters(set=overrides), project=str(demo_project), return_state=True)
 
@@ -62,3 +69,34 @@ def test_the_real_pipeline_runs_end_to_end_with_overrides(demo_project: Path) ->
     assert summary.quarantine and all(count > 0 for count in summary.quarantine.values())
     assert (demo_project / "params.yaml").read_bytes() == params_before
     assert "epochs: 2" in sh(demo_project, "git", "show", f"{summary.lineage_ref}:params.yaml")
+
+    # Registered and, with the floor lowered for this tiny cohort, promoted: the first model in prod.
+    first = "radflow-model@v0.1.0"
+    assert (summary.model_version, summary.promoted) == (first, "radflow-model#prod#1"), summary.registration
+    card = (workdir / "reports/model_card.md").read_text()
+    for section in (
+        "## Provenance",
+        "## Data",
+        "## Model",
+        "## Performance on the test split",
+        "## Subgroups",
+    ):
+        assert section in card
+
+    # A retrained model is compared with the one in prod on this run's test split, image by image.
+    again = retrain(
+        params=RetrainParameters(set=[*overrides, "train.epochs=3"]),
+        project=str(demo_project),
+        return_state=True,
+    )
+    assert again.is_completed(), again.message
+    second = again.result()
+    assert second.model_version == "radflow-model@v0.2.0", second.registration
+    record = json.loads((demo_project / second.workdir / "reports/registration.json").read_text())
+    comparison = record["gate"]["comparison"]
+    assert record["gate"]["reference"] == "v0.1.0" and comparison["n"] == second.test_metrics["n"]
+    # the candidate scored by the gate is the model evaluate measured: the same AUC on the same images
+    assert comparison["candidate"] == pytest.approx(second.test_metrics["auc"], abs=1e-9)
+    assert comparison["difference"] == pytest.approx(comparison["candidate"] - comparison["reference"])
+    passed = comparison["difference"] >= -0.02 and second.test_metrics["auc"] >= 0.0
+    assert (second.promoted == "radflow-model#prod#2") == passed

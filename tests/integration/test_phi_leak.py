@@ -223,7 +223,23 @@ def _run_stages(cohort: Path, work: Path) -> list[Path]:
             EvaluateParams(bootstrap=10), trained.model_path, work / "clean", split_path, work / "reports"
         ).describe()
     )
+    _write_model_card(work)
     return [work / d for d in ("ingest", "clean", "split", "models", "checkpoints", "reports")]
+
+
+def _write_model_card(work: Path) -> None:
+    """reports/model_card.md as registration writes it, from these outputs laid out as in a project."""
+    from radflow.config import RegisterParams
+    from radflow.registry.card import CardInputs, render
+
+    layout = work / "project"
+    (layout / "data").mkdir(parents=True)
+    for link, target in (("reports", "reports"), ("models", "models"), ("data/split", "split")):
+        (layout / link).symlink_to(work / target)
+    inputs = CardInputs.read(layout, code_commit=None)
+    assert inputs.test and inputs.subgroups and inputs.data_counts and inputs.model_config
+    card = render("radflow-model", "v0.1.0", "registered", RegisterParams().intended_use, {}, inputs)
+    (work / "reports" / "model_card.md").write_text(card)
 
 
 @pytest.mark.slow
@@ -238,7 +254,7 @@ def test_no_input_phi_value_reaches_any_output_or_log(
     captured = capfd.readouterr()
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     written = [p for d in outputs for p in d.rglob("*") if p.is_file()]
-    assert {".parquet", ".npy", ".pt", ".json", ".csv", ".html"} <= {p.suffix for p in written}
+    assert {".parquet", ".npy", ".pt", ".json", ".csv", ".html", ".md"} <= {p.suffix for p in written}
     leaks = find_leaks(outputs, {"stdout": captured.out, "stderr": captured.err, "logs": logs}, values)
     assert not leaks, f"{len(leaks)} PHI value(s) leaked:\n" + "\n".join(leaks[:40])
     # The same scan fails on a copy of a real output with one value planted (gzip hides it from raw bytes).
