@@ -60,7 +60,9 @@ def test_the_gate_promotes_a_good_first_model_and_fails_closed_when_it_cannot_co
     better = completed(toy_project, "train.epochs=40")
 
     assert better.model_version == "radflow-model@v0.2.0" and better.promoted is None
-    assert "AUC minus v0.1.0's: not scored: the weights of v0.1.0 are not a model file" in str(better.registration)
+    assert "AUC minus v0.1.0's: not scored: the weights of v0.1.0 are not a model file" in str(
+        better.registration
+    )
     assert in_stage(toy_project, "radflow-model", "prod").name == "v0.1.0"  # type: ignore[union-attr]
     card = at(toy_project, "radflow-model@v0.2.0", "reports/model_card.md")
     assert "against v0.1.0, the version in prod" in card
