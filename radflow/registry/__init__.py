@@ -116,15 +116,8 @@ def record(project: Path, commit: str, assessment: Assessment) -> Registration:
 
 def listing(project: Path, model: str) -> list[dict[str, Any]]:
     """Every version of MODEL, newest first: its stages now, test AUC and gate verdict (from its commit)."""
-    from gto import api
-    from gto.exceptions import ArtifactNotFound
-
-    try:
-        shown = api.show(str(project), model)
-    except ArtifactNotFound:
-        return []
     rows = []
-    for version in shown:
+    for version in versions.shown(project, model):
         commit = version["commit_hexsha"]
         test = _loaded(versions.show_file(project, commit, METRICS_FILE.as_posix())).get("test") or {}
         gate = (_loaded(versions.show_file(project, commit, RECORD_FILE.as_posix())).get("gate")) or {}

@@ -73,29 +73,35 @@ def latest(root: Path, model: str) -> Version | None:
 
 
 def in_stage(root: Path, model: str, stage: str) -> Version | None:
-    """The version of MODEL that STAGE points at now (the latest assignment wins)."""
-    from gto import api
-    from gto.exceptions import ArtifactNotFound
+    """The version of MODEL that STAGE points at now: the one whose assignment there is active.
 
-    try:
-        found: Any = api.find_versions_in_stage(str(root), model, stage)
-    except ArtifactNotFound:
-        return None
-    if isinstance(found, list):
-        found = found[0] if found else None
-    return Version(found.version, found.commit_hexsha) if found else None
+    Read from `gto show`, whose `is_active` follows the latest assignment (a rollback with
+    `gto assign --force` included); the newest activation wins if several are active.
+    """
+    active = [
+        (entry["activated_at"], Version(row["version"], row["commit_hexsha"]))
+        for row in shown(root, model)
+        for entry in row.get("stages") or []
+        if entry.get("stage") == stage and entry.get("is_active")
+    ]
+    return max(active, key=lambda pair: pair[0])[1] if active else None
 
 
 def all_versions(root: Path, model: str) -> list[Version]:
     """Every registered version of MODEL, newest first."""
+    return [Version(row["version"], row["commit_hexsha"]) for row in shown(root, model)]
+
+
+def shown(root: Path, model: str) -> list[dict[str, Any]]:
+    """GTO's view of MODEL: one dict per registered version (none when MODEL was never registered)."""
     from gto import api
     from gto.exceptions import ArtifactNotFound
 
     try:
-        rows = api.show(str(root), model)
+        rows: list[dict[str, Any]] = api.show(str(root), model)
     except ArtifactNotFound:
         return []
-    return [Version(row["version"], row["commit_hexsha"]) for row in rows if row.get("commit_hexsha")]
+    return [row for row in rows if row.get("commit_hexsha")]
 
 
 def next_version(previous: str | None, major: bool) -> str:
