@@ -9,7 +9,12 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint clean-outputs
+# System packages the tests start for real on loopback: a PACS (Orthanc with its DICOMweb plugin).
+# Installed with apt-get when missing and we are root; otherwise those tests skip and say why.
+SYSTEM_PACKAGES := orthanc orthanc-dicomweb
+ORTHANC_PLUGIN  := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+
+.PHONY: install demo test lint clean-outputs system-packages
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +27,16 @@ install: $(STAMP)
 demo: install
 	$(BIN)/radflow demo
 
-test: install
+system-packages:
+	@if command -v Orthanc >/dev/null 2>&1 && test -f $(ORTHANC_PLUGIN); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
+	else echo "note: $(SYSTEM_PACKAGES) not installed (needs root and apt-get): the PACS tests will skip"; fi
+
+test: install system-packages
 	$(BIN)/python -m pytest
 
 lint: install

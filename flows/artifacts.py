@@ -22,6 +22,7 @@ SUMMARY_KEY = "retrain-summary"
 QUARANTINE_KEY = "retrain-quarantine"
 QUARANTINED_FILES_KEY = "retrain-quarantined-files"
 MODEL_CARD_KEY = "model-card"
+PULL_KEY = "pacs-pull-progress"
 
 
 class StageProgress:
@@ -43,6 +44,24 @@ class StageProgress:
             100.0 * self.done / self.stages,
             description=f"{self.done} of {self.stages} DVC stages done (last: {stage} {outcome})",
         )
+
+
+class PullProgress:
+    """A progress artifact over the studies a PACS pull goes through (created on the first study)."""
+
+    EVERY = 20  # studies between updates: a pull of thousands of studies must not flood the API
+
+    def __init__(self) -> None:
+        self.artifact_id: UUID | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if done % self.EVERY and done != total:
+            return
+        percent, text = 100.0 * done / max(total, 1), f"{done} of {total} studies checked or fetched"
+        if self.artifact_id is None:
+            self.artifact_id = cast(UUID, create_progress_artifact(percent, key=PULL_KEY, description=text))
+        else:
+            update_progress_artifact(self.artifact_id, percent, description=text)
 
 
 def publish(summary: RunSummary) -> None:

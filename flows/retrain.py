@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from flows.artifacts import StageProgress, publish, publish_card
+from flows.artifacts import PullProgress, StageProgress, publish, publish_card
 from flows.lineage import isolated_workdir, record_lineage
 from flows.parameters import RetrainParameters, parameters_from, validated_overrides
 from flows.pipeline import read_pipeline, repro_stage, up_to_date
@@ -32,6 +32,7 @@ from flows.summary import (
     read_test_metrics,
 )
 from flows.workspace import git, run_lock
+from radflow.config import load_params
 from radflow.errors import RadflowError
 from radflow.registry import CARD_FILE
 from radflow.registry.versions import is_git_repo
@@ -88,7 +89,14 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
     overrides = validated_overrides(root / "params.yaml", params)
     run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{(flow_run.get_id() or 'local')[:8]}"
     with run_lock(root, logger.info):
+        run_params = load_params(root / "params.yaml", overrides)
+        if run_params.pacs.url is not None:  # the pull target must exist before a worktree links it
+            (root / run_params.ingest.source).mkdir(parents=True, exist_ok=True)
         workdir = isolated_workdir(root, run_id, overrides, logger.info) if overrides else root
+        if run_params.pacs.url is not None:
+            pulled = _pull(workdir)
+            if not pulled.is_completed():
+                return Failed(message=pulled.message or "the PACS pull did not complete.")
         stages = read_pipeline(workdir).stages
         unchanged = set() if params.force else up_to_date(workdir, [s.name for s in stages])
         progress = StageProgress(len(stages))
@@ -109,7 +117,34 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
     return summary
 
 
-@task(name="register", cache_policy=NO_CACHE, persist_result=False)
+def _pull(workdir: Path) -> State[Any]:
+    """The pull task, retried like ingest when the PACS drops out (never when it refuses us)."""
+    runner = pull_task.with_options(
+        retries=RETRIED_STAGES["ingest"],
+        retry_delay_seconds=RETRY_DELAY_SECONDS,
+        retry_condition_fn=_transient,
+    )
+    return cast(State[Any], runner(workdir, return_state=True))
+
+
+@task(name="pull", task_run_name="pull", cache_policy=NO_CACHE, persist_result=False)
+def pull_task(workdir: Path) -> str | State[Any]:
+    """Fetch the PACS studies (params pacs.*) not yet whole in ingest.source, before DVC looks at it."""
+    from radflow.dicom.dicomweb import CredentialsRefused, pull
+
+    params = load_params(workdir / "params.yaml")
+    progress = PullProgress()
+    try:
+        result = pull(params.pacs, workdir / params.ingest.source, on_progress=progress.update)
+    except CredentialsRefused as err:
+        return Failed(message=str(err), name=USER_ERROR)
+    for failure in sorted(set(result.failures)):
+        get_run_logger().warning(failure)
+    get_run_logger().info(result.describe())
+    return result.describe()
+
+
+@task(name="register", task_run_name="register", cache_policy=NO_CACHE, persist_result=False)
 def register_run(root: Path, workdir: Path, summary: RunSummary) -> None:
     """Gate and card, the run's lineage commit (which holds them), then the version tags (GTO)."""
     logger = get_run_logger()

@@ -150,6 +150,44 @@ def serve(
 
 
 @app.command()
+def pull(
+    url: Annotated[str, typer.Argument(help="DICOMweb root of the PACS, e.g. http://pacs:8042/dicom-web.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder the studies are written into (ingest.source).")],
+    modality: Annotated[
+        list[str] | None,
+        typer.Option(help="Studies holding this modality; repeat for several (default: all)."),
+    ] = None,
+    study_date: Annotated[str, typer.Option(help="StudyDate range: 20260101-20261231, 20260101- ...")] = "",
+    transfer_syntax: Annotated[
+        str, typer.Option(help="original (as stored) or explicit-little-endian (transcoded by the PACS).")
+    ] = "original",
+) -> None:
+    """Fetch the studies a PACS holds that are not yet whole in OUT (QIDO-RS, WADO-RS).
+
+    Credentials come from RADFLOW_PACS_USER and RADFLOW_PACS_PASSWORD, or RADFLOW_PACS_TOKEN.
+    """
+    from pydantic import ValidationError
+
+    from radflow.config.pacs import PacsParams
+    from radflow.dicom.dicomweb import pull as pull_studies
+    from radflow.errors import ConfigError
+
+    with user_errors():
+        try:
+            params = PacsParams(
+                url=url, modalities=modality or [], study_date=study_date, transfer_syntax=transfer_syntax
+            )
+        except ValidationError as err:
+            raise ConfigError(err.errors()[0]["msg"].removeprefix("Value error, ") + ".") from None
+        result = pull_studies(params, out)
+    typer.echo(result.describe())
+    for failure in sorted(set(result.failures)):
+        typer.echo(f"warning: {failure}", err=True)
+    if result.failed_series:
+        raise typer.Exit(1)
+
+
+@app.command()
 def models(
     params: Annotated[Path, PARAMS] = Path("params.yaml"),
 ) -> None:

@@ -1,11 +1,16 @@
-"""Shared fixtures: the reference corpus (skipped when absent) and a fixed de-identification key."""
+"""Shared fixtures: the reference corpus (skipped when absent), a fixed de-identification key, Orthanc."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from fixtures.orthanc import Orthanc
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -32,3 +37,15 @@ def dicom_corpus(corpus: Path) -> Path:
 @pytest.fixture(scope="session")
 def medmnist_corpus(corpus: Path) -> Path:
     return corpus / "medmnist"
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """A real Orthanc PACS (DICOMweb plugin) on loopback for the session; skipped where not installed."""
+    from fixtures.orthanc import available, running_orthanc
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    with running_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
+        yield server

@@ -18,6 +18,7 @@ from radflow.config.base import Section
 from radflow.config.clean import CleanParams
 from radflow.config.evaluate import EvaluateParams
 from radflow.config.ingest import IngestParams
+from radflow.config.pacs import PacsParams
 from radflow.config.register import RegisterParams
 from radflow.config.split import SplitParams
 from radflow.config.train import TrainParams
@@ -27,6 +28,7 @@ __all__ = [
     "CleanParams",
     "EvaluateParams",
     "IngestParams",
+    "PacsParams",
     "Params",
     "RegisterParams",
     "SplitParams",
@@ -48,6 +50,9 @@ warnings.filterwarnings("ignore", message='Field name "register" in "Params" sha
 class Params(Section):
     """The whole of params.yaml: one section per stage (register runs in the flow, after DVC's)."""
 
+    pacs: PacsParams = (
+        PacsParams()
+    )  # pulled into ingest.source by the flow before the stages, when url is set
     ingest: IngestParams = IngestParams()
     clean: CleanParams = CleanParams()
     split: SplitParams = SplitParams()

@@ -94,5 +94,5 @@ def test_radflow_run_is_recorded_on_a_running_server(prefect_api: str, toy_proje
     tasks = httpx.post(
         f"{prefect_api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
-    assert sorted(t["name"] for t in tasks) == ["evaluate", "ingest", "train"]
+    assert sorted(t["name"] for t in tasks) == ["evaluate", "ingest", "register", "train"]
     assert {t["state_type"] for t in tasks} == {"COMPLETED"}

@@ -63,7 +63,9 @@ def test_the_stage_follows_the_latest_assignment_including_a_rollback(tmp_path: 
     git("init", "-q")
     commits = []
     for name in ("one", "two"):
-        git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", name)
+        git(
+            "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", name
+        )
         commits.append(git("rev-parse", "HEAD").strip())
     for version, commit in zip(("v0.1.0", "v0.2.0"), commits, strict=True):
         versions.register(tmp_path, "net", commit, version, "registered")
