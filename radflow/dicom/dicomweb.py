@@ -72,7 +72,11 @@ def client_for(url: str) -> Any:
 
     user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
     session = create_session_from_user_pass(user, password) if user and password else create_session()
-    return DICOMwebClient(url=url, session=session, headers=headers, timeout=(10, 300))
+    client = DICOMwebClient(url=url, session=session, headers=headers, timeout=(10, 300))
+    # a busy PACS (429/503/504) gets a few quick retries; a dead one fails fast and the run's own
+    # retry (the flow retries a pull like ingest) waits longer between attempts
+    client.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=500)
+    return client
 
 
 def pull(
