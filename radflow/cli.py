@@ -188,6 +188,23 @@ def pull(
 
 
 @app.command()
+def predict(
+    source: Annotated[Path, typer.Argument(help="Folder of new DICOM studies to score.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for ingest/, clean/ and predictions.csv.")],
+    version: Annotated[str | None, typer.Option(help="Registered version, e.g. v0.3.0.")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Score with this stage's version (default: prod).")
+    ] = None,
+) -> None:
+    """Score new studies with a registered model version, through the same ingest and clean."""
+    from tasks.predict import run as run_predict
+
+    with user_errors():
+        result = run_predict(Path.cwd(), source, out, version, stage)
+    typer.echo(result.describe())
+
+
+@app.command()
 def models(
     params: Annotated[Path, PARAMS] = Path("params.yaml"),
 ) -> None:

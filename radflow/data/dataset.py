@@ -32,13 +32,19 @@ def sample_rows(
     clean_dir: Path, split_path: Path, modalities: tuple[str, ...], spatial_dims: int
 ) -> pd.DataFrame:
     """One row per usable series: ROW_COLUMNS + array_path, label, split (sorted, so order is stable)."""
-    series = _read_table(clean_dir / "series.parquet", "run the clean stage first (dvc repro clean)")
+    rows = input_rows(clean_dir, modalities, spatial_dims).drop(columns="patient_key")
     split = _read_table(split_path, "run the split stage first (dvc repro split)")
-    kind = "radiograph" if spatial_dims == 2 else "volume"
-    chosen = series[series["modality"].isin(modalities) & (series["kind"] == kind)]
-    rows = chosen.reindex(columns=[*ROW_COLUMNS, "array_path"]).fillna("").drop(columns="patient_key")
     rows = rows.merge(split[["study_key", "patient_key", "label", "split"]], on="study_key", how="inner")
     return rows.sort_values(["split", "study_key", "series_key"]).reset_index(drop=True)
+
+
+def input_rows(clean_dir: Path, modalities: tuple[str, ...], spatial_dims: int) -> pd.DataFrame:
+    """Every accepted series a model of these modalities and dimensions takes: ROW_COLUMNS + array_path."""
+    series = _read_table(clean_dir / "series.parquet", "run the clean stage first (dvc repro clean)")
+    kind = "radiograph" if spatial_dims == 2 else "volume"
+    chosen = series[series["modality"].isin(modalities) & (series["kind"] == kind)]
+    rows = chosen.reindex(columns=[*ROW_COLUMNS, "array_path"]).fillna("")
+    return rows.sort_values(["study_key", "series_key"]).reset_index(drop=True)
 
 
 def _read_table(path: Path, fix: str) -> pd.DataFrame:

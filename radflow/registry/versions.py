@@ -104,6 +104,23 @@ def shown(root: Path, model: str) -> list[dict[str, Any]]:
     return [row for row in rows if row.get("commit_hexsha")]
 
 
+def resolve(root: Path, model: str, version: str | None, stage: str) -> Version:
+    """VERSION of MODEL, or the version in STAGE when no version is given; one sentence when neither is."""
+    if version is not None:
+        wanted = version if version.startswith("v") else f"v{version}"
+        for found in all_versions(root, model):
+            if found.name == wanted:
+                return found
+        raise InputError(f"{model}@{wanted} is not registered; `radflow models` lists the versions.")
+    current = in_stage(root, model, stage)
+    if current is None:
+        raise InputError(
+            f"no version of {model} is in {stage}; promote one (gto assign {model} --version V --stage "
+            f"{stage}) or name one with --version."
+        )
+    return current
+
+
 def next_version(previous: str | None, major: bool) -> str:
     """v0.1.0 first; then a minor bump, or a major one when the model needs different inputs."""
     import semver

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from toyproject import sh
 
@@ -100,3 +101,37 @@ def test_the_real_pipeline_runs_end_to_end_with_overrides(demo_project: Path) ->
     assert comparison["difference"] == pytest.approx(comparison["candidate"] - comparison["reference"])
     passed = comparison["difference"] >= -0.02 and second.test_metrics["auc"] >= 0.0
     assert (second.promoted == "radflow-model#prod#2") == passed
+
+    # The version in prod scores new studies, through the same ingest and clean, at its operating point.
+    from radflow.synth.cohort import write_cohort
+    from tasks.predict import run as run_predict
+
+    write_cohort(demo_project.parent / "new", patients=3, seed=42)
+    prod = "v0.2.0" if second.promoted else "v0.1.0"
+    result = run_predict(demo_project, demo_project.parent / "new", demo_project.parent / "scored")
+    assert result.version == prod and result.scored > 0
+    table = pd.read_csv(demo_project.parent / "scored" / "predictions.csv")
+    accepted = pd.read_parquet(demo_project.parent / "scored" / "clean" / "series.parquet")
+    assert len(table) == len(accepted) and set(table["series_key"]) == set(accepted["series_key"])
+    scored = table[table["probability"].notna()]
+    assert set(scored["modality"]) <= {"CR", "DX"} and scored["probability"].between(0, 1).all()
+    threshold = json.loads(sh(demo_project, "git", "show", f"radflow-model@{prod}:reports/metrics.json"))[
+        "operating_point"
+    ]["threshold"]
+    assert result.threshold == threshold
+    assert (scored["call"] == "positive").tolist() == (scored["probability"] >= threshold).tolist()
+    assert table.loc[table["probability"].isna(), "note"].str.startswith("not an input").all()
+
+    from flows.predict import predict
+
+    state = predict(
+        source=str(demo_project.parent / "new"),
+        out=str(demo_project.parent / "scored-v1"),
+        version="v0.1.0",
+        project=str(demo_project),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert state.result().version == "v0.1.0"
+    missing = predict(source=".", out=".", version="v9.9.9", project=str(demo_project), return_state=True)
+    assert missing.is_failed() and "radflow-model@v9.9.9 is not registered" in str(missing.message)
