@@ -104,7 +104,8 @@ def pull(
         if uid is None:
             result.failures.append("a study without a valid StudyInstanceUID was skipped")
             continue
-        if _on_disk(out_dir / uid) >= _count(study, STUDY_COUNT):
+        count = _count(study, STUDY_COUNT)
+        if count is not None and _on_disk(out_dir / uid) >= count:
             result.studies_complete += 1
         else:
             _pull_study(client, params.url, uid, out_dir, media, result)
@@ -151,7 +152,7 @@ def _pull_study(client: Any, url: str, study: str, out_dir: Path, media: Any, re
             result.failures.append("a series without a valid SeriesInstanceUID was skipped")
             continue
         folder = out_dir / study / uid
-        if _on_disk(folder) >= _count(series, SERIES_COUNT):
+        if _complete(client, url, study, uid, series, folder):
             continue
         try:
             with _guarded(url):
@@ -160,6 +161,18 @@ def _pull_study(client: Any, url: str, study: str, out_dir: Path, media: Any, re
         except RequestFailed as err:  # an unreachable or refusing server stops the pull instead
             result.failed_series += 1
             result.failures.append(str(err))
+
+
+def _complete(client: Any, url: str, study: str, series: str, found: dict[str, Any], folder: Path) -> bool:
+    """Whether every instance of the series is on disk: by the server's count, or (a server that
+    gives none) by listing the series' SOP Instance UIDs against the files."""
+    count = _count(found, SERIES_COUNT)
+    if count is not None:
+        return _on_disk(folder) >= count
+    with _guarded(url):
+        listed = client.search_for_instances(study, series, fields=["SOPInstanceUID"])
+    wanted = {uid for uid in (_uid(item, SOP_UID) for item in listed) if uid}
+    return bool(wanted) and all((folder / f"{uid}.dcm").is_file() for uid in wanted)
 
 
 def _write_missing(datasets: Iterable[Any], folder: Path) -> int:
@@ -224,13 +237,13 @@ def _uid(item: dict[str, Any], tag: str) -> str | None:
     return value if UID.match(value) and len(value) <= 64 else None
 
 
-def _count(item: dict[str, Any], tag: str) -> int:
-    """The server's instance count, or a count nothing on disk can reach when it gives none."""
+def _count(item: dict[str, Any], tag: str) -> int | None:
+    """The server's instance count (an optional attribute in QIDO-RS: None when it gives none)."""
     values = (item.get(tag) or {}).get("Value") or []
     try:
         return int(values[0])
     except (IndexError, TypeError, ValueError):
-        return 1 << 62
+        return None
 
 
 def _on_disk(folder: Path) -> int:

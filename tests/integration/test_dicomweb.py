@@ -143,3 +143,23 @@ def test_the_cli_pulls_then_ingest_accounts_for_every_pulled_file(pacs: Orthanc,
 
     bad = runner.invoke(app, ["pull", "http://127.0.0.1:9/dicom-web", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "error: no DICOMweb server answers" in bad.output
+
+
+def test_without_the_servers_counts_a_series_is_checked_by_its_instance_list(
+    pacs: Orthanc, tmp_path: Path
+) -> None:
+    """NumberOfSeriesRelatedInstances is optional in QIDO-RS: the SOP UIDs decide instead."""
+    from radflow.dicom.dicomweb import _complete, client_for
+
+    pull(PacsParams(url=pacs.dicomweb, modalities=[]), tmp_path / "pulled")
+    files = sorted((tmp_path / "pulled").rglob("*.dcm"))
+    folder = files[0].parent
+    study, series = folder.parent.name, folder.name
+    client = client_for(pacs.dicomweb)
+    uncounted = {
+        "0020000E": {"vr": "UI", "Value": [series]}
+    }  # the series as a server without counts gives it
+
+    assert _complete(client, pacs.dicomweb, study, series, uncounted, folder)
+    files[0].unlink()
+    assert not _complete(client, pacs.dicomweb, study, series, uncounted, folder)
