@@ -18,6 +18,7 @@ from radflow.config import RegisterParams
 from radflow.errors import InputError, RadflowError
 from radflow.registry import versions
 from radflow.registry.card import CardInputs, render
+from radflow.registry.files import json_object, read_json, read_text
 from radflow.registry.gate import Gate, comparison_check, floor_checks, unscorable_check
 
 CARD_FILE = Path("reports/model_card.md")
@@ -74,7 +75,7 @@ class Registration:
 
 def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: str | None) -> Assessment:
     """Pick the version, run the gate against the model in `params.stage`, write the card and record."""
-    md5 = versions.locked_md5(_text(workdir / "dvc.lock"))
+    md5 = versions.locked_md5(read_text(workdir / "dvc.lock"))
     if md5 is None:
         raise InputError(f"{workdir / 'dvc.lock'} records no {versions.MODEL_OUT}; run the pipeline first.")
     known = versions.all_versions(project, params.model)
@@ -85,7 +86,7 @@ def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: st
     previous = versions.latest(project, params.model)
     major = previous is not None and _inputs(
         versions.show_file(project, previous.commit, "params.yaml")
-    ) != _inputs(_text(workdir / "params.yaml"))
+    ) != _inputs(read_text(workdir / "params.yaml"))
     assessment = Assessment(
         params.model,
         params.stage,
@@ -119,8 +120,8 @@ def listing(project: Path, model: str) -> list[dict[str, Any]]:
     rows = []
     for version in versions.shown(project, model):
         commit = version["commit_hexsha"]
-        test = _loaded(versions.show_file(project, commit, METRICS_FILE.as_posix())).get("test") or {}
-        gate = (_loaded(versions.show_file(project, commit, RECORD_FILE.as_posix())).get("gate")) or {}
+        test = json_object(versions.show_file(project, commit, METRICS_FILE.as_posix())).get("test") or {}
+        gate = (json_object(versions.show_file(project, commit, RECORD_FILE.as_posix())).get("gate")) or {}
         stages = [s["stage"] for s in version.get("stages") or [] if s.get("is_active")]
         created = version.get("created_at")
         rows.append(
@@ -137,7 +138,7 @@ def listing(project: Path, model: str) -> list[dict[str, Any]]:
 
 
 def _gate(project: Path, workdir: Path, params: RegisterParams) -> Gate:
-    metrics = _json(workdir / METRICS_FILE)
+    metrics = read_json(workdir / METRICS_FILE)
     test = metrics.get("test")
     if not isinstance(test, dict):
         raise InputError(f"{workdir / METRICS_FILE} has no test metrics; run the evaluate stage first.")
@@ -215,22 +216,3 @@ def _message(assessment: Assessment) -> str:
 def _inputs(params_text: str | None) -> tuple[Any, ...]:
     train = (yaml.safe_load(params_text or "") or {}).get("train") or {}
     return tuple(json.dumps(train.get(k)) for k in INPUT_KEYS)
-
-
-def _json(path: Path) -> dict[str, Any]:
-    return _loaded(_text(path))
-
-
-def _loaded(text: str | None) -> dict[str, Any]:
-    try:
-        loaded = json.loads(text or "")
-    except json.JSONDecodeError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None

@@ -7,7 +7,6 @@ no value from a DICOM header or a file path reaches it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from radflow.metrics.binary import METRICS
+from radflow.registry.files import read_json, read_text
 
 MODEL = "models/model.pt"
 # dvc.lock paths shown by hash: the inputs (DICOM folder, labels), every data stage's output, the model.
@@ -42,19 +42,19 @@ class CardInputs:
     @classmethod
     def read(cls, workdir: Path, code_commit: str | None) -> CardInputs:
         reports = workdir / "reports"
-        metrics = _json(reports / "metrics.json")
-        params = yaml.safe_load(_text(workdir / "params.yaml") or "") or {}
+        metrics = read_json(reports / "metrics.json")
+        params = yaml.safe_load(read_text(workdir / "params.yaml") or "") or {}
         config, training = _model_info(workdir / "models" / "model.pt")
         return cls(
             test=metrics.get("test") or {},
             operating_point=metrics.get("operating_point") or {},
-            subgroups=_json(reports / "subgroups.json").get("groups") or [],
-            robustness=_json(reports / "robustness.json").get("conditions") or [],
+            subgroups=read_json(reports / "subgroups.json").get("groups") or [],
+            robustness=read_json(reports / "robustness.json").get("conditions") or [],
             data_counts=_counts(workdir / "data" / "split" / "split.parquet"),
             train_params=params.get("train") or {},
             model_config=config,
             training=training,
-            hashes=locked_hashes(_text(workdir / "dvc.lock")),
+            hashes=locked_hashes(read_text(workdir / "dvc.lock")),
             code_commit=code_commit,
         )
 
@@ -248,21 +248,6 @@ def _plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
 
 
 def _counts(split_path: Path) -> list[dict[str, Any]]:
