@@ -1,7 +1,8 @@
-"""The nightly retrain deployment, served by a long-running process: `python -m flows.deployments`.
+"""The deployments, served by a long-running process: `python -m flows.deployments` (`radflow serve`).
 
 Run it next to a Prefect server (`prefect server start`, PREFECT_API_URL set): the UI then shows
-the `retrain/nightly` deployment with its cron schedule and the typed parameters as a form.
+`retrain/nightly` with its cron schedule and its typed parameters as a form, and `predict/on-demand`
+(no schedule: someone clicks Run with a folder of new studies).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
+from flows.predict import predict
 from flows.retrain import retrain
 
 NIGHTLY_CRON = "0 2 * * *"  # 02:00 every night, when the scanners' PACS exports are quiet
@@ -31,13 +33,25 @@ def nightly(project: Path, cron: str = NIGHTLY_CRON) -> RunnerDeployment:
     return deployment
 
 
+def on_demand(project: Path) -> RunnerDeployment:
+    """The predict flow on PROJECT's registry, run from the UI with a source and an output folder."""
+    deployment = predict.to_deployment(
+        name="on-demand",
+        parameters={"project": str(project.resolve())},
+        description="Score a folder of new studies with the model version in prod (or a named version).",
+        tags=["radflow", "predict"],
+    )
+    assert isinstance(deployment, RunnerDeployment)
+    return deployment
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Serve the nightly deployment until interrupted."""
+    """Serve the deployments until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="The radflow project folder.")
     parser.add_argument("--cron", default=NIGHTLY_CRON, help="When to retrain (cron, server time zone).")
     args = parser.parse_args(argv)
-    serve(nightly(args.project, args.cron))
+    serve(nightly(args.project, args.cron), on_demand(args.project))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def demo(
 def serve(
     cron: Annotated[str, typer.Option(help="When to retrain, as cron (server time zone).")] = "0 2 * * *",
 ) -> None:
-    """Serve the nightly `retrain` deployment (schedule and parameter form in the Prefect UI)."""
+    """Serve the nightly `retrain` and the on-demand `predict` deployments (forms in the Prefect UI)."""
     from flows.deployments import main as serve_deployment
 
     with user_errors():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.deployments import NIGHTLY_CRON, nightly
+from flows.deployments import NIGHTLY_CRON, nightly, on_demand
 
 
 def test_the_nightly_deployment_has_a_schedule_and_a_parameter_form(tmp_path: Path) -> None:
@@ -16,3 +16,12 @@ def test_the_nightly_deployment_has_a_schedule_and_a_parameter_form(tmp_path: Pa
     form = schema["definitions"]["RetrainParameters"]["properties"]
     assert {"train_epochs", "train_learning_rate", "train_network", "set", "force"} <= set(form)
     assert form["train_epochs"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
+
+
+def test_the_predict_deployment_asks_for_a_source_and_an_output_folder(tmp_path: Path) -> None:
+    deployment = on_demand(tmp_path)
+
+    assert not deployment.schedules and deployment.parameters == {"project": str(tmp_path.resolve())}
+    schema = deployment._parameter_openapi_schema.model_dump()
+    assert {"source", "out"} <= set(schema["required"])
+    assert {"version", "stage", "project"} <= set(schema["properties"])
