@@ -96,3 +96,67 @@ def test_radflow_run_is_recorded_on_a_running_server(prefect_api: str, toy_proje
     ).json()
     assert sorted(t["name"] for t in tasks) == ["evaluate", "ingest", "register", "train"]
     assert {t["state_type"] for t in tasks} == {"COMPLETED"}
+
+
+def test_a_run_started_from_the_served_deployment_uses_its_form_values(
+    prefect_api: str, toy_project: Path
+) -> None:
+    """What the UI's Run button does: create a run of retrain/nightly with parameters; `radflow serve`
+    picks it up and runs it with those overrides (in a worktree), then registers the model."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(toy_project.parent / "home")}
+    served = subprocess.Popen(
+        [sys.executable, "-m", "radflow.cli", "serve"],
+        cwd=toy_project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deployment = _wait_for_deployment(prefect_api, "nightly", served)
+        created = httpx.post(
+            f"{prefect_api}/deployments/{deployment}/create_flow_run",
+            json={"parameters": {"params": {"train_epochs": 30}}},
+            timeout=30,
+        )
+        created.raise_for_status()
+        run = _wait_for_final_state(prefect_api, created.json()["id"], served)
+    finally:
+        os.killpg(served.pid, signal.SIGTERM)
+        served.wait(timeout=30)
+
+    assert run["state_type"] == "COMPLETED", run["state"]
+    tags = subprocess.run(
+        ["git", "tag", "-l"], cwd=toy_project, capture_output=True, text=True
+    ).stdout.split()
+    assert tags == ["radflow-model#prod#1", "radflow-model@v0.1.0"]  # AUC 0.80 with 30 epochs: promoted
+    message = subprocess.run(
+        ["git", "tag", "-l", "--format=%(contents)", "radflow-model@v0.1.0"],
+        cwd=toy_project,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "pass  test auc: 0.800" in message
+
+
+def _wait_for_deployment(api: str, name: str, served: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert served.poll() is None, "radflow serve exited early"
+        found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        for deployment in found:
+            if deployment["name"] == name:
+                return str(deployment["id"])
+        time.sleep(0.5)
+    pytest.fail(f"radflow serve did not register the {name} deployment within 120 s")
+
+
+def _wait_for_final_state(api: str, run_id: str, served: subprocess.Popen[bytes]) -> dict[str, object]:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert served.poll() is None, "radflow serve exited during the run"
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return dict(run)
+        time.sleep(1)
+    pytest.fail("the deployment's run did not finish within 240 s")
