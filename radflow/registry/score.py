@@ -56,7 +56,8 @@ def compare_on_test(
     both = cand.merge(ref[["series_key", "prob"]], on="series_key", suffixes=("", "_reference"))
     if both.empty:
         raise InputError(
-            f"{reference_name} takes no test image this model takes (other modalities or dimensions)"
+            f"{reference_name} takes none of this run's test images (other modalities or dimensions): "
+            "a model for another task wants its own register.model name"
         )
     return paired_auc_difference(
         both["label"].to_numpy(),
