@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-# System packages the tests start for real on loopback: a PACS (Orthanc with its DICOMweb plugin).
-# Installed with apt-get when missing and we are root; otherwise those tests skip and say why.
-SYSTEM_PACKAGES := orthanc orthanc-dicomweb
-ORTHANC_PLUGIN  := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+# System packages the tests start for real on loopback: a PACS (Orthanc with its DICOMweb plugin)
+# and a browser for the Prefect UI (Chromium and its WebDriver). Installed with apt-get when missing
+# and we are root; otherwise those tests skip and say why.
+SYSTEM_PACKAGES := orthanc orthanc-dicomweb chromium chromium-driver
+SYSTEM_FILES    := /usr/sbin/Orthanc /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/bin/chromium /usr/bin/chromedriver
 
 .PHONY: install demo test lint clean-outputs system-packages
 
@@ -28,13 +29,15 @@ demo: install
 	$(BIN)/radflow demo
 
 system-packages:
-	@if command -v Orthanc >/dev/null 2>&1 && test -f $(ORTHANC_PLUGIN); then :; \
+	@missing=""; for f in $(SYSTEM_FILES); do test -e $$f || missing="$$missing $$f"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
-	else echo "note: $(SYSTEM_PACKAGES) not installed (needs root and apt-get): the PACS tests will skip"; fi
+		--no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; } \
+		|| echo "note: apt-get could not install $(SYSTEM_PACKAGES): the PACS and UI tests will skip"; \
+	else echo "note: $(SYSTEM_PACKAGES) not installed (needs root and apt-get): the PACS and UI tests will skip"; fi
 
 test: install system-packages
 	$(BIN)/python -m pytest
