@@ -112,7 +112,7 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
             results.append(cast(StageResult, state.result()))
             progress.advance(stage.name, results[-1].outcome)
         summary = _summarise(root, workdir, run_id, overrides, results)
-        register_run(root, workdir, summary)
+        summary = summary.model_copy(update=register_run(root, workdir, summary))
     publish(summary)
     return summary
 
@@ -145,29 +145,35 @@ def pull_task(workdir: Path) -> str | State[Any]:
 
 
 @task(name="register", task_run_name="register", cache_policy=NO_CACHE, persist_result=False)
-def register_run(root: Path, workdir: Path, summary: RunSummary) -> None:
-    """Gate and card, the run's lineage commit (which holds them), then the version tags (GTO)."""
+def register_run(root: Path, workdir: Path, summary: RunSummary) -> dict[str, str | None]:
+    """Gate and card, the run's lineage commit (which holds them), then the version tags (GTO).
+
+    Returns the summary's registry fields: lineage_ref, registration, model_version, promoted, model_card.
+    """
     logger = get_run_logger()
     if not is_git_repo(root):
         logger.warning(
             f"{root.name} is not a git repository: the run is not recorded and its model not registered"
         )
-        return
+        return {}
     try:
         assessment = assess_model(root, workdir)
-    except RadflowError:
-        summary.lineage_ref = record_lineage(root, workdir, summary.run_id, _commit_message(summary))
-        raise
-    summary.lineage_ref = record_lineage(root, workdir, summary.run_id, _commit_message(summary))
-    assert summary.lineage_ref is not None
-    registration = record_version(root, git(root, "rev-parse", summary.lineage_ref), assessment)
-    summary.registration = assessment.describe()
-    summary.model_version = registration.version_tag
-    summary.promoted = registration.stage_tag
-    if assessment.version is not None:
-        summary.model_card = (workdir.relative_to(root) / CARD_FILE).as_posix()
-        publish_card(workdir / CARD_FILE, assessment.describe())
+    finally:  # the run is recorded even when registration cannot proceed
+        lineage_ref = record_lineage(root, workdir, summary.run_id, _commit_message(summary))
+    assert lineage_ref is not None
+    registration = record_version(root, git(root, "rev-parse", lineage_ref), assessment)
     logger.info(f"register: {assessment.describe()}")
+    card = None
+    if assessment.version is not None:
+        card = (workdir.relative_to(root) / CARD_FILE).as_posix()
+        publish_card(workdir / CARD_FILE, assessment.describe())
+    return {
+        "lineage_ref": lineage_ref,
+        "registration": assessment.describe(),
+        "model_version": registration.version_tag,
+        "promoted": registration.stage_tag,
+        "model_card": card,
+    }
 
 
 def _summarise(

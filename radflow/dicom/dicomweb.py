@@ -142,19 +142,24 @@ def _paged(client: Any, filters: dict[str, Any], page: int) -> Iterator[dict[str
 
 
 def _pull_study(client: Any, url: str, study: str, out_dir: Path, media: Any, result: PullResult) -> None:
-    with _guarded(url):
-        series_list = client.search_for_series(
-            study, fields=["SeriesInstanceUID", "NumberOfSeriesRelatedInstances"]
-        )
+    try:
+        with _guarded(url):
+            series_list = client.search_for_series(
+                study, fields=["SeriesInstanceUID", "NumberOfSeriesRelatedInstances"]
+            )
+    except RequestFailed as err:  # this study's series could not be listed: the next pull tries again
+        result.failed_series += 1
+        result.failures.append(str(err))
+        return
     for series in series_list:
         uid = _uid(series, SERIES_UID)
         if uid is None:
             result.failures.append("a series without a valid SeriesInstanceUID was skipped")
             continue
         folder = out_dir / study / uid
-        if _complete(client, url, study, uid, series, folder):
-            continue
         try:
+            if _complete(client, url, study, uid, series, folder):
+                continue
             with _guarded(url):
                 result.written += _write_missing(client.iter_series(study, uid, media_types=media), folder)
             result.series_fetched += 1
