@@ -87,19 +87,19 @@ def wait_for_health(api: str, server: subprocess.Popen[bytes], timeout: float) -
 
 def deployment_id(api: str, name: str, served: subprocess.Popen[bytes]) -> str:
     """The id of deployment NAME once `radflow serve` has registered it."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240  # a loaded 2-core machine takes a while to import and register
     while time.monotonic() < deadline:
         assert served.poll() is None, "radflow serve exited early"
         for deployment in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json():
             if deployment["name"] == name:
                 return str(deployment["id"])
         time.sleep(0.5)
-    pytest.fail(f"radflow serve did not register the {name} deployment within 120 s")
+    pytest.fail(f"radflow serve did not register the {name} deployment within 240 s")
 
 
 def final_state(api: str, served: subprocess.Popen[bytes], run_id: str | None = None) -> dict[str, object]:
     """The flow run (RUN_ID, or the only one) once it has finished."""
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         assert served.poll() is None, "radflow serve exited during the run"
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
@@ -107,7 +107,7 @@ def final_state(api: str, served: subprocess.Popen[bytes], run_id: str | None = 
             if (run_id is None or run["id"] == run_id) and run["state_type"] in FINAL:
                 return dict(run)
         time.sleep(1)
-    pytest.fail("the deployment's run did not finish within 240 s")
+    pytest.fail("the deployment's run did not finish within 420 s")
 
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")

@@ -67,13 +67,14 @@ def test_clicking_run_with_a_typed_parameter_retrains_and_registers(
         deployment = deployment_id(ui_api, "nightly", served)
         browser.get(f"{ui_api.removesuffix('/api')}/deployments/deployment/{deployment}/run")
 
+        # the form is RetrainParameters, with its descriptions (the page renders in steps: wait for them)
+        shown = ("train.epochs for this run.", "Set (Optional)", "Force (Optional)", "Split Strategy")
+        wait.until(lambda page: all(text in page.find_element(By.TAG_NAME, "body").text for text in shown))
         label = "//span[normalize-space()='Train Epochs (Optional)']"
-        wait.until(ec.presence_of_element_located((By.XPATH, label)))
-        body = browser.find_element(By.TAG_NAME, "body").text
-        for shown in ("train.epochs for this run.", "Set (Optional)", "Force (Optional)", "Split Strategy"):
-            assert shown in body  # the form is RetrainParameters, with its descriptions
         field = f"{label}/ancestor::div[contains(concat(' ', @class, ' '), ' schema-form-property ')][1]"
-        browser.find_element(By.XPATH, f"{field}//button[normalize-space()='int']").click()
+        wait.until(
+            ec.element_to_be_clickable((By.XPATH, f"{field}//button[normalize-space()='int']"))
+        ).click()
         number = wait.until(ec.element_to_be_clickable((By.XPATH, f"{field}//input[@type='number']")))
         number.send_keys("30")
         browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
