@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,32 +203,24 @@ def _write_missing(datasets: Iterable[Any], folder: Path) -> int:
     return written
 
 
-class _guarded:
-    """Turn the HTTP failures of one request into one sentence naming the server."""
+@contextmanager
+def _guarded(url: str) -> Iterator[None]:
+    """Turn the HTTP failure of a request into one sentence naming the server."""
+    import requests
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, err: Any, tb: Any) -> None:
-        import requests
-
-        if err is None or not isinstance(err, requests.RequestException):
-            return
-        if isinstance(err, requests.ConnectionError | requests.Timeout):
-            raise PullError(
-                f"no DICOMweb server answers at {self.url}; check pacs.url and the network."
-            ) from None
-        status = getattr(getattr(err, "response", None), "status_code", None)
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout):
+        raise PullError(f"no DICOMweb server answers at {url}; check pacs.url and the network.") from None
+    except requests.RequestException as err:
+        status = getattr(err.response, "status_code", None)
         if status in (401, 403):
             raise CredentialsRefused(
-                f"the DICOMweb server at {self.url} refused the credentials (HTTP {status}); "
+                f"the DICOMweb server at {url} refused the credentials (HTTP {status}); "
                 f"set {USER_ENV} and {PASSWORD_ENV}, or {TOKEN_ENV}."
             ) from None
-        raise PullError(
-            f"a request to {self.url} failed (HTTP {status or '?'}); it is retried on the next pull."
+        raise RequestFailed(
+            f"a request to {url} failed (HTTP {status or '?'}); the next pull tries again."
         ) from None
 
 

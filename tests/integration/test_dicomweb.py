@@ -163,3 +163,14 @@ def test_without_the_servers_counts_a_series_is_checked_by_its_instance_list(
     assert _complete(client, pacs.dicomweb, study, series, uncounted, folder)
     files[0].unlink()
     assert not _complete(client, pacs.dicomweb, study, series, uncounted, folder)
+
+
+def test_a_failed_request_to_a_live_server_is_retried_next_time_not_fatal(pacs: Orthanc) -> None:
+    """A 404 from a server that answers is a RequestFailed (one series lost this pull), not the end."""
+    from radflow.dicom.dicomweb import CredentialsRefused, RequestFailed, _guarded, client_for
+
+    client = client_for(pacs.dicomweb)
+    failed = r"failed \(HTTP 404\); the next pull tries again"
+    with pytest.raises(RequestFailed, match=failed) as caught, _guarded(pacs.dicomweb):
+        client.retrieve_study("1.2.826.0.1.3680043.8.498.1")
+    assert not isinstance(caught.value, CredentialsRefused)
