@@ -70,7 +70,6 @@ class Registration:
 
     version_tag: str | None
     stage_tag: str | None
-    assessment: Assessment
 
 
 def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: str | None) -> Assessment:
@@ -78,12 +77,12 @@ def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: st
     md5 = versions.locked_md5(read_text(workdir / "dvc.lock"))
     if md5 is None:
         raise InputError(f"{workdir / 'dvc.lock'} records no {versions.MODEL_OUT}; run the pipeline first.")
-    known = versions.all_versions(project, params.model)
-    for old in known:
+    registry = versions.snapshot(project, params.model)
+    for old in registry.versions:
         if versions.locked_md5(versions.show_file(project, old.commit, "dvc.lock")) == md5:
             _restore(project, old.commit, workdir)
             return Assessment(params.model, params.stage, None, same_as=old.name, model_md5=md5)
-    previous = versions.latest(project, params.model)
+    previous = registry.latest
     major = previous is not None and _inputs(
         versions.show_file(project, previous.commit, "params.yaml")
     ) != _inputs(read_text(workdir / "params.yaml"))
@@ -92,7 +91,7 @@ def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: st
         params.stage,
         versions.next_version(previous.name if previous else None, major),
         model_md5=md5,
-        gate=_gate(project, workdir, params),
+        gate=_gate(project, workdir, params, registry.in_stage(params.stage)),
     )
     assessment.promote = params.promote == "gate" and assessment.gate.passed
     assessment.reasons = assessment.gate.failures()
@@ -105,20 +104,20 @@ def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: st
 def record(project: Path, commit: str, assessment: Assessment) -> Registration:
     """Tag COMMIT (the run's lineage commit) as the new version and, if it passed, promote it."""
     if assessment.version is None:
-        return Registration(None, None, assessment)
+        return Registration(None, None)
     tag = versions.register(project, assessment.model, commit, assessment.version, _message(assessment))
     stage_tag = None
     if assessment.promote:
         checks = len(assessment.gate.checks)
         note = f"promoted by radflow's gate: {checks} of {checks} checks passed"
         stage_tag = versions.assign(project, assessment.model, assessment.stage, assessment.version, note)
-    return Registration(tag, stage_tag, assessment)
+    return Registration(tag, stage_tag)
 
 
 def listing(project: Path, model: str) -> list[dict[str, Any]]:
     """Every version of MODEL, newest first: its stages now, test AUC and gate verdict (from its commit)."""
     rows = []
-    for version in versions.shown(project, model):
+    for version in versions.snapshot(project, model).rows:
         commit = version["commit_hexsha"]
         test = json_object(versions.show_file(project, commit, METRICS_FILE.as_posix())).get("test") or {}
         gate = (json_object(versions.show_file(project, commit, RECORD_FILE.as_posix())).get("gate")) or {}
@@ -137,13 +136,13 @@ def listing(project: Path, model: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _gate(project: Path, workdir: Path, params: RegisterParams) -> Gate:
+def _gate(project: Path, workdir: Path, params: RegisterParams, current: versions.Version | None) -> Gate:
+    """Floors on this run's test metrics; then, when CURRENT holds the stage, the comparison with it."""
     metrics = read_json(workdir / METRICS_FILE)
     test = metrics.get("test")
     if not isinstance(test, dict):
         raise InputError(f"{workdir / METRICS_FILE} has no test metrics; run the evaluate stage first.")
     gate = Gate(checks=floor_checks(test, params))
-    current = versions.in_stage(project, params.model, params.stage)
     if current is None:
         return gate  # the first model of this stage: the floors alone decide
     gate.reference = current.name

@@ -60,59 +60,77 @@ def locked_md5(lock_text: str | None, out: str = MODEL_OUT) -> str | None:
     return None
 
 
-def latest(root: Path, model: str) -> Version | None:
-    """The highest registered version of MODEL."""
-    from gto import api
-    from gto.exceptions import ArtifactNotFound
+@dataclass(frozen=True)
+class Snapshot:
+    """MODEL's registry as GTO reads it from the tags, read once: one `gto show` serves every question."""
 
-    try:
-        found = api.find_latest_version(str(root), model)
-    except ArtifactNotFound:
-        return None
-    return Version(found.version, found.commit_hexsha) if found else None
+    rows: list[dict[str, Any]]  # `gto show MODEL`: one dict per registered version, newest first
+
+    @property
+    def versions(self) -> list[Version]:
+        """Every registered version, newest first."""
+        return [Version(row["version"], row["commit_hexsha"]) for row in self.rows]
+
+    @property
+    def latest(self) -> Version | None:
+        """The highest version (semver order, as GTO bumps)."""
+        import semver
+
+        found = self.versions
+        return max(found, key=lambda v: semver.Version.parse(v.name.removeprefix("v"))) if found else None
+
+    def in_stage(self, stage: str) -> Version | None:
+        """The version STAGE points at now: the one whose assignment there `gto show` marks active.
+
+        `is_active` follows the latest assignment (a rollback with `gto assign --force` included;
+        GTO's own find_versions_in_stage ignores that); the newest activation wins if several are.
+        """
+        active = [
+            (entry["activated_at"], Version(row["version"], row["commit_hexsha"]))
+            for row in self.rows
+            for entry in row.get("stages") or []
+            if entry.get("stage") == stage and entry.get("is_active")
+        ]
+        return max(active, key=lambda pair: pair[0])[1] if active else None
 
 
-def in_stage(root: Path, model: str, stage: str) -> Version | None:
-    """The version of MODEL that STAGE points at now: the one whose assignment there is active.
-
-    Read from `gto show`, whose `is_active` follows the latest assignment (a rollback with
-    `gto assign --force` included); the newest activation wins if several are active.
-    """
-    active = [
-        (entry["activated_at"], Version(row["version"], row["commit_hexsha"]))
-        for row in shown(root, model)
-        for entry in row.get("stages") or []
-        if entry.get("stage") == stage and entry.get("is_active")
-    ]
-    return max(active, key=lambda pair: pair[0])[1] if active else None
-
-
-def all_versions(root: Path, model: str) -> list[Version]:
-    """Every registered version of MODEL, newest first."""
-    return [Version(row["version"], row["commit_hexsha"]) for row in shown(root, model)]
-
-
-def shown(root: Path, model: str) -> list[dict[str, Any]]:
-    """GTO's view of MODEL: one dict per registered version (none when MODEL was never registered)."""
+def snapshot(root: Path, model: str) -> Snapshot:
+    """Read MODEL's registry (empty when MODEL was never registered)."""
     from gto import api
     from gto.exceptions import ArtifactNotFound
 
     try:
         rows: list[dict[str, Any]] = api.show(str(root), model)
     except ArtifactNotFound:
-        return []
-    return [row for row in rows if row.get("commit_hexsha")]
+        rows = []
+    return Snapshot([row for row in rows if row.get("commit_hexsha")])
+
+
+def latest(root: Path, model: str) -> Version | None:
+    """The highest registered version of MODEL."""
+    return snapshot(root, model).latest
+
+
+def in_stage(root: Path, model: str, stage: str) -> Version | None:
+    """The version of MODEL that STAGE points at now."""
+    return snapshot(root, model).in_stage(stage)
+
+
+def all_versions(root: Path, model: str) -> list[Version]:
+    """Every registered version of MODEL, newest first."""
+    return snapshot(root, model).versions
 
 
 def resolve(root: Path, model: str, version: str | None, stage: str) -> Version:
     """VERSION of MODEL, or the version in STAGE when no version is given; one sentence when neither is."""
+    registry = snapshot(root, model)
     if version is not None:
         wanted = version if version.startswith("v") else f"v{version}"
-        for found in all_versions(root, model):
+        for found in registry.versions:
             if found.name == wanted:
                 return found
         raise InputError(f"{model}@{wanted} is not registered; `radflow models` lists the versions.")
-    current = in_stage(root, model, stage)
+    current = registry.in_stage(stage)
     if current is None:
         raise InputError(
             f"no version of {model} is in {stage}; promote one (gto assign {model} --version V --stage "
