@@ -85,12 +85,24 @@ def wait_for_health(api: str, server: subprocess.Popen[bytes], timeout: float) -
     pytest.fail(f"prefect server did not answer {api}/health within {timeout:.0f} s")
 
 
+def api_post(url: str, payload: object, timeout: float = 30) -> httpx.Response:
+    """POST to the Prefect API as Prefect's own client does: a 503 is the server's "database busy, try
+    again" (SQLite locked while `radflow serve` and a run write), so it is retried, not reported."""
+    for attempt in range(8):
+        response = httpx.post(url, json=payload, timeout=timeout)
+        if response.status_code != 503:
+            break
+        time.sleep(0.5 * 2**attempt)
+    response.raise_for_status()
+    return response
+
+
 def deployment_id(api: str, name: str, served: subprocess.Popen[bytes]) -> str:
     """The id of deployment NAME once `radflow serve` has registered it."""
     deadline = time.monotonic() + 240  # a loaded 2-core machine takes a while to import and register
     while time.monotonic() < deadline:
         assert served.poll() is None, "radflow serve exited early"
-        for deployment in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json():
+        for deployment in api_post(f"{api}/deployments/filter", {}).json():
             if deployment["name"] == name:
                 return str(deployment["id"])
         time.sleep(0.5)
@@ -102,7 +114,7 @@ def final_state(api: str, served: subprocess.Popen[bytes], run_id: str | None = 
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         assert served.poll() is None, "radflow serve exited during the run"
-        runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+        runs = api_post(f"{api}/flow_runs/filter", {}).json()
         for run in runs:
             if (run_id is None or run["id"] == run_id) and run["state_type"] in FINAL:
                 return dict(run)

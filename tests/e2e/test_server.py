@@ -8,9 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from servers import deployment_id, final_state, prefect_server, served_deployments
+from servers import api_post, deployment_id, final_state, prefect_server, served_deployments
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,12 +35,12 @@ def test_radflow_run_is_recorded_on_a_running_server(prefect_api: str, toy_proje
     assert "test AUC 0.540" in proc.stdout
     assert "Starting temporary server" not in proc.stderr + proc.stdout  # it used ours
 
-    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={}).json()
+    runs = api_post(f"{prefect_api}/flow_runs/filter", {}).json()
     assert [(r["state_type"], r["parameters"]["params"]["set"]) for r in runs] == [
         ("COMPLETED", ["train.epochs=4"])
     ]
-    tasks = httpx.post(
-        f"{prefect_api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
+    tasks = api_post(
+        f"{prefect_api}/task_runs/filter", {"flow_runs": {"id": {"any_": [runs[0]["id"]]}}}
     ).json()
     assert sorted(t["name"] for t in tasks) == ["evaluate", "ingest", "register", "train"]
     assert {t["state_type"] for t in tasks} == {"COMPLETED"}
@@ -54,12 +53,10 @@ def test_a_run_started_from_the_served_deployment_uses_its_form_values(
     picks it up and runs it with those overrides (in a worktree), then registers the model."""
     with served_deployments(toy_project, prefect_api) as served:
         deployment = deployment_id(prefect_api, "nightly", served)
-        created = httpx.post(
+        created = api_post(
             f"{prefect_api}/deployments/{deployment}/create_flow_run",
-            json={"parameters": {"params": {"train_epochs": 30}}},
-            timeout=30,
+            {"parameters": {"params": {"train_epochs": 30}}},
         )
-        created.raise_for_status()
         run = final_state(prefect_api, served, created.json()["id"])
 
     assert run["state_type"] == "COMPLETED", run["state"]
