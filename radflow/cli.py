@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -97,11 +98,22 @@ def clean(
     ingest_dir: Annotated[Path, typer.Argument(help="The output folder of `radflow ingest`.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for arrays, series.parquet and dispositions.")],
     params: Annotated[Path, PARAMS] = Path("params.yaml"),
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="Run on the Dask cluster whose scheduler is at this address (tcp://host:8786); "
+            "its workers must share this file system. Same as setting RADFLOW_DASK_ADDRESS.",
+        ),
+    ] = None,
 ) -> None:
     """Triage, assemble, check, decode and de-identify series; account for every input file."""
     from radflow.config import CleanParams, load_section
+    from radflow.dicom.workers import DASK_ADDRESS
     from tasks.clean import run
 
+    if dask:
+        os.environ[DASK_ADDRESS] = dask
     with user_errors():
         section = load_section("clean", CleanParams, params) if params.exists() else CleanParams()
         result = run(section, ingest_dir, out)

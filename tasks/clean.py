@@ -124,10 +124,14 @@ def _inspect(args: tuple[str, int, CleanParams]) -> Instance | Verdict:
     return inspect_file(*args)
 
 
-def _instances(alive: list[int], paths: list[str], params: CleanParams, ledger: _Ledger) -> list[Instance]:
+def _instances(
+    alive: list[int], paths: list[str], root: str, params: CleanParams, ledger: _Ledger
+) -> list[Instance]:
     """Checks 4-7 per file: header triage and geometry; in-process unless there are many files."""
     jobs = [(paths[i], i, params) for i in alive]
-    found = parallel_map(_inspect, jobs, params.workers, "headers", per_worker=HEADERS_PER_WORKER)
+    found = parallel_map(
+        _inspect, jobs, params.workers, "headers", per_worker=HEADERS_PER_WORKER, reads=[root]
+    )
     instances: list[Instance] = []
     for i, item in zip(alive, found, strict=True):
         if isinstance(item, Verdict):
@@ -161,6 +165,7 @@ def _decode_all(
     plans: list[Plan],
     instances: list[Instance],
     paths: list[str],
+    root: str,
     arrays: Path,
     params: CleanParams,
     key: bytes,
@@ -178,7 +183,7 @@ def _decode_all(
         jobs += [(c, key) for c in chunks_of(plan, i, tmp[i], rows, recipes, mosaics, workers)]
     failed: dict[int, Verdict] = {}
     facts: dict[int, dict[str, Any]] = {}
-    for done in parallel_map(_decode, jobs, workers, "series"):
+    for done in parallel_map(_decode, jobs, workers, "series", reads=[root], writes=[str(arrays)]):
         if done.verdict is not None:
             failed.setdefault(done.plan, done.verdict)
         if done.facts is not None:
@@ -194,13 +199,14 @@ def _write_arrays(
     instances: list[Instance],
     manifest: Manifest,
     paths: list[str],
+    root: str,
     arrays: Path,
     params: CleanParams,
     ledger: _Ledger,
 ) -> list[dict[str, Any]]:
     """Check 15: decode every plan, move its array into place; the series rows."""
     key = deid.load_key()
-    failed, facts, tmp = _decode_all(plans, instances, paths, arrays, params, key)
+    failed, facts, tmp = _decode_all(plans, instances, paths, root, arrays, params, key)
     columns = {name: manifest.column(name) for name in _SOURCE_COLUMNS}
     rows = []
     for i, plan in enumerate(plans):
@@ -244,17 +250,18 @@ def _dispositions(manifest: Manifest, ledger: _Ledger) -> list[Disposition]:
 def run(params: CleanParams, ingest_dir: Path, out: Path) -> CleanResult:
     """Clean the files an ingest manifest lists into arrays, series and dispositions under `out`."""
     manifest, source = _read_ingest(ingest_dir)
-    arrays = out / "arrays"
+    arrays = (out / "arrays").absolute()  # absolute, like the paths: a Dask worker's cwd is its own
     shutil.rmtree(arrays, ignore_errors=True)  # stale arrays of a previous run would be untracked orphans
     arrays.mkdir(parents=True)
     ledger = _Ledger()
     shown = zip(manifest.column("path"), manifest.column("path_key"), strict=True)
     real = [source.resolve(str(p), k) or "" for p, k in shown]  # '': its file is gone
-    paths = [os.path.join(source.root, p) for p in real]
+    root = os.path.abspath(source.root)
+    paths = [os.path.join(root, p) for p in real]
     alive = _triage_manifest(manifest, source, real, params, ledger)
-    instances = _instances(alive, paths, params, ledger)
+    instances = _instances(alive, paths, root, params, ledger)
     plans = _plans(instances, params, ledger)
-    rows = _write_arrays(plans, instances, manifest, paths, arrays, params, ledger)
+    rows = _write_arrays(plans, instances, manifest, paths, root, arrays, params, ledger)
     return _write(out, manifest, ledger, rows)
 
 
