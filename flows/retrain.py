@@ -18,6 +18,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from flows.approval import await_approval
 from flows.artifacts import PullProgress, StageProgress, publish, publish_card
 from flows.lineage import isolated_workdir, record_lineage
 from flows.parameters import RetrainParameters, parameters_from, validated_overrides
@@ -34,7 +35,7 @@ from flows.summary import (
 from flows.workspace import git, run_lock
 from radflow.config import load_params
 from radflow.errors import RadflowError
-from radflow.registry import CARD_FILE
+from radflow.registry import CARD_FILE, Assessment
 from radflow.registry.versions import is_git_repo
 from tasks.register import record as record_version
 from tasks.register import run as assess_model
@@ -112,7 +113,10 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
             results.append(cast(StageResult, state.result()))
             progress.advance(stage.name, results[-1].outcome)
         summary = _summarise(root, workdir, run_id, overrides, results)
-        summary = summary.model_copy(update=register_run(root, workdir, summary))
+        fields, awaiting = register_run(root, workdir, summary)
+        summary = summary.model_copy(update=fields)
+    if awaiting is not None:  # after the lock: a reviewer may take hours, other runs need not wait
+        summary = summary.model_copy(update=await_approval(root, workdir, awaiting))
     publish(summary)
     return summary
 
@@ -145,17 +149,20 @@ def pull_task(workdir: Path) -> str | State[Any]:
 
 
 @task(name="register", task_run_name="register", cache_policy=NO_CACHE, persist_result=False)
-def register_run(root: Path, workdir: Path, summary: RunSummary) -> dict[str, str | None]:
+def register_run(
+    root: Path, workdir: Path, summary: RunSummary
+) -> tuple[dict[str, str | None], Assessment | None]:
     """Gate and card, the run's lineage commit (which holds them), then the version tags (GTO).
 
-    Returns the summary's registry fields: lineage_ref, registration, model_version, promoted, model_card.
+    Returns the summary's registry fields (lineage_ref, registration, model_version, promoted,
+    model_card), and the assessment when its promotion awaits a reviewer (register.promote: approve).
     """
     logger = get_run_logger()
     if not is_git_repo(root):
         logger.warning(
             f"{root.name} is not a git repository: the run is not recorded and its model not registered"
         )
-        return {}
+        return {}, None
     try:
         assessment = assess_model(root, workdir)
     finally:  # the run is recorded even when registration cannot proceed
@@ -167,13 +174,14 @@ def register_run(root: Path, workdir: Path, summary: RunSummary) -> dict[str, st
     if assessment.version is not None:
         card = (workdir.relative_to(root) / CARD_FILE).as_posix()
         publish_card(workdir / CARD_FILE, assessment.describe())
-    return {
+    fields = {
         "lineage_ref": lineage_ref,
         "registration": assessment.describe(),
         "model_version": registration.version_tag,
         "promoted": registration.stage_tag,
         "model_card": card,
     }
+    return fields, assessment if assessment.awaiting_approval else None
 
 
 def _summarise(

@@ -25,10 +25,17 @@ class RegisterParams(Section):
         pattern=NAME_PATTERN,
         description="The stage a model that passes the gate is assigned.",
     )
-    promote: Literal["gate", "never"] = Field(
+    promote: Literal["gate", "approve", "never"] = Field(
         default="gate",
-        description="gate: assign `stage` when every check passes; never: register only (a person "
-        "promotes with `gto assign`).",
+        description="gate: assign `stage` when every check passes; approve: when every check passes, "
+        "pause the run until a reviewer approves or declines in the Prefect UI; never: register only "
+        "(a person promotes with `gto assign`).",
+    )
+    approval_timeout_h: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="With promote: approve, how long a run waits for a reviewer before it ends unpromoted.",
     )
     min_auc: float = Field(default=0.75, ge=0, le=1, description="Lowest test AUC a promoted model may have.")
     min_sensitivity: float = Field(default=0.0, ge=0, le=1, description="Lowest test sensitivity.")

@@ -40,7 +40,12 @@ class Assessment:
     model_md5: str | None = None
     gate: Gate = field(default_factory=Gate)
     promote: bool = False
+    awaiting_approval: bool = False  # passed the gate; promote: approve leaves the promotion to a reviewer
     reasons: list[str] = field(default_factory=list)  # why it is not promoted
+
+    @property
+    def tag(self) -> str:
+        return f"{self.model}@{self.version}"
 
     def describe(self) -> str:
         """One line for logs and the terminal."""
@@ -48,6 +53,8 @@ class Assessment:
             return f"model unchanged: its weights are {self.model}@{self.same_as}; nothing new to register"
         if self.promote:
             return f"{self.model}@{self.version}: gate passed, promoted to {self.stage}"
+        if self.awaiting_approval:
+            return f"{self.tag}: gate passed, registered; promotion to {self.stage} awaits approval"
         why = "; ".join(self.reasons)
         return f"{self.model}@{self.version}: registered, not promoted to {self.stage} ({why})"
 
@@ -59,6 +66,7 @@ class Assessment:
             "same_as": self.same_as,
             "model_md5": self.model_md5,
             "promote": self.promote,
+            "awaiting_approval": self.awaiting_approval,
             "reasons": self.reasons,
             "gate": self.gate.to_dict(),
         }
@@ -94,6 +102,7 @@ def assess(project: Path, workdir: Path, params: RegisterParams, code_commit: st
         gate=_gate(project, workdir, params, registry.in_stage(params.stage)),
     )
     assessment.promote = params.promote == "gate" and assessment.gate.passed
+    assessment.awaiting_approval = params.promote == "approve" and assessment.gate.passed
     assessment.reasons = assessment.gate.failures()
     if params.promote == "never":
         assessment.reasons.append("register.promote is 'never'")
@@ -112,6 +121,15 @@ def record(project: Path, commit: str, assessment: Assessment) -> Registration:
         note = f"promoted by radflow's gate: {checks} of {checks} checks passed"
         stage_tag = versions.assign(project, assessment.model, assessment.stage, assessment.version, note)
     return Registration(tag, stage_tag)
+
+
+def approve(project: Path, assessment: Assessment, reviewer: str, note: str) -> str:
+    """A reviewer approved ASSESSMENT's version: assign it to the stage, the tag naming them; the tag."""
+    assert assessment.version is not None and assessment.awaiting_approval
+    checks = len(assessment.gate.checks)
+    why = f": {note}" if note else ""
+    message = f"approved by {reviewer}{why} (radflow's gate: {checks} of {checks} checks passed)"
+    return versions.assign(project, assessment.model, assessment.stage, assessment.version, message)
 
 
 def listing(project: Path, model: str) -> list[dict[str, Any]]:
@@ -173,11 +191,15 @@ def _gate(project: Path, workdir: Path, params: RegisterParams, current: version
 
 def _write(workdir: Path, params: RegisterParams, assessment: Assessment, code_commit: str | None) -> None:
     assert assessment.version is not None
-    status = (
-        f"promoted to {assessment.stage} by the gate"
-        if assessment.promote
-        else f"registered, not promoted to {assessment.stage}: {'; '.join(assessment.reasons)}"
-    )
+    if assessment.promote:
+        status = f"promoted to {assessment.stage} by the gate"
+    elif assessment.awaiting_approval:
+        status = (
+            f"gate passed; promotion to {assessment.stage} awaits a reviewer's approval (the promotion "
+            f"tag {assessment.model}#{assessment.stage}#N names who approved it)"
+        )
+    else:
+        status = f"registered, not promoted to {assessment.stage}: {'; '.join(assessment.reasons)}"
     card = render(
         assessment.model,
         assessment.version,
