@@ -86,6 +86,13 @@ class TrainParams(Section):
         description="Weights kept: the epoch with the best validation AUC, or the last epoch run "
         "(less noisy when the validation split is small; early stopping still ends the run).",
     )
+    ema_decay: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Validate and keep an exponential moving average of the weights, updated every "
+        "step with this decay (e.g. 0.99); 0 keeps the raw weights.",
+    )
     ensemble: int = Field(
         default=1, ge=1, le=16, description="Networks trained from seeds seed, seed+1, ...; logits averaged."
     )

@@ -59,6 +59,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     generator: torch.Generator
+    ema: torch.optim.swa_utils.AveragedModel | None = None  # train.ema_decay > 0: the weights kept
     epoch: int = 0
     best_auc: float = -math.inf
     best_epoch: int = 0
@@ -92,7 +93,7 @@ def fit(
     )
     while not run.finished:
         train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
-        val_loss, val_auc = _validate(run.model, config, data, device)
+        val_loss, val_auc = _validate(_kept(run), config, data, device)
         _end_epoch(run, params, train_loss, val_loss, val_auc)
         bar.set_postfix(epoch=run.epoch, val_auc=f"{val_auc:.4f}", best=f"{run.best_auc:.4f}")
         save_atomic(_state(run, fingerprint), checkpoint)
@@ -110,13 +111,23 @@ def _new_run(params: TrainParams, config: ModelConfig, data: TrainData, device: 
     optimizer = make_optimizer(model, params)
     steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size))
     use_amp = params.amp and device.type == "cuda"
+    ema = None
+    if params.ema_decay > 0:  # batch-norm statistics are averaged too (use_buffers)
+        average = torch.optim.swa_utils.get_ema_multi_avg_fn(params.ema_decay)
+        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=average, use_buffers=True)
     return _Run(
         model=model,
         optimizer=optimizer,
         scheduler=make_scheduler(optimizer, params, steps),
         scaler=torch.amp.GradScaler(device.type, enabled=use_amp),
         generator=torch.Generator().manual_seed(params.seed),
+        ema=ema,
     )
+
+
+def _kept(run: _Run) -> torch.nn.Module:
+    """The network that is validated and kept: the weights' moving average when there is one."""
+    return run.ema.module if run.ema is not None else run.model
 
 
 def _train_epoch(
@@ -144,6 +155,8 @@ def _train_epoch(
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.model)
         total, count = total + float(loss.detach()) * len(idx), count + len(idx)
         bar.update(1)
     return total / max(count, 1)
@@ -172,13 +185,17 @@ def _end_epoch(run: _Run, params: TrainParams, train_loss: float, val_loss: floa
     score = val_auc if not math.isnan(val_auc) else -val_loss
     if score > run.best_auc or not run.best_state:
         run.best_auc, run.best_epoch, run.wait = score, run.epoch, 0
-        run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in run.model.state_dict().items()})
+        run.best_state = _weights(_kept(run))
     else:
         run.wait += 1
     stop_early = run.wait >= params.patience and run.epoch >= params.min_epochs
     run.finished = run.epoch >= params.epochs or stop_early
     if params.select == "last" and run.best_epoch != run.epoch:
-        run.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in run.model.state_dict().items()})
+        run.best_state = _weights(_kept(run))
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
 
 
 def _state(run: _Run, fingerprint: str) -> dict[str, Any]:
@@ -189,6 +206,7 @@ def _state(run: _Run, fingerprint: str) -> dict[str, Any]:
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "scaler": run.scaler.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
         "generator": run.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -204,6 +222,8 @@ def _restore(run: _Run, saved: dict[str, Any]) -> None:
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["scheduler"])
     run.scaler.load_state_dict(saved["scaler"])
+    if run.ema is not None:
+        run.ema.load_state_dict(saved["ema"])
     run.generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
     if saved["cuda_rng"] and torch.cuda.is_available():

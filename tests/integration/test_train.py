@@ -18,6 +18,7 @@ from cleandata import write_clean_dir
 from radflow.config import SplitParams, TrainParams
 from radflow.data.dataset import ROW_COLUMNS, load_split_arrays
 from radflow.models.checkpoint import load_model
+from radflow.models.optim import batches
 from radflow.models.predict import predict_proba
 from tasks import split as split_stage
 from tasks.train import HISTORY_COLUMNS, run
@@ -122,7 +123,7 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Pat
     clean, split = _split(tmp_path, patients=150, studies_per_patient=2, size=16)
     (tmp_path / "params.yaml").write_text(
         "train:\n  modalities: [CR]\n  spatial_size: [32, 32]\n  width: 8\n  epochs: 8\n  batch_size: 8\n"
-        "  dropout: 0.2\n  device: cpu\n  class_balance: sampler\n  patience: 10\n"
+        "  dropout: 0.2\n  device: cpu\n  class_balance: sampler\n  patience: 10\n  ema_decay: 0.9\n"
         "  augment: {flip_axes: [1], rotate_deg: 10, noise_std: 0.02, contrast: 0.1}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -198,3 +199,22 @@ def test_select_keeps_the_best_or_the_last_epoch(tmp_path: Path, select: str) ->
         assert result.best_val_auc == pytest.approx(history["val_auc"].max())
         assert result.best_epoch == int(history["val_auc"].idxmax()) + 1
         assert same_as_last == (result.best_epoch == 4)
+
+
+def test_ema_keeps_the_moving_average_of_the_weights(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=8, seed=3)
+    params = TrainParams(
+        modalities=["CR"], spatial_size=[8, 8], width=4, batch_size=4, epochs=3, select="last",
+        learning_rate=0.05, ema_decay=0.8, device="cpu",
+    )  # fmt: skip
+    result = run(params, clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    saved = torch.load(result.model_path, weights_only=True)["state_dict"]
+    last = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)
+    average = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert average.keys() == saved.keys() == last["model"].keys()
+    assert all(torch.equal(saved[k], average[k]) for k in saved)  # the average is what is kept
+    assert not all(torch.equal(saved[k], last["model"][k]) for k in saved)  # not the raw weights
+    _, config = load_model(result.model_path)
+    train_images, _, _ = load_split_arrays(clean, split, config, "train")
+    steps = len(batches(torch.arange(len(train_images)), 4))
+    assert int(last["ema"]["n_averaged"]) == 3 * steps  # updated after every optimiser step
