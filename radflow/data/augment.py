@@ -4,6 +4,8 @@ Per-sample MONAI dictionary transforms cost far more than a small network's step
 random flips, rotations, zooms and shifts are composed into one affine matrix per sample and
 resampled in one batched torch grid_sample call (MONAI's AffineTransform layer does the same but
 measured 8x slower here, as it re-normalises coordinates every call); noise and contrast are tensor ops.
+The sampling grid is built axis by axis (`affine_grid` below), 3-5x faster than torch's own
+`F.affine_grid` on CPU, which multiplies a full coordinate grid by each matrix.
 Every draw comes from the caller's torch.Generator, so a resumed run repeats the same batches.
 """
 
@@ -37,7 +39,7 @@ class BatchAugment:
         n, p = images.shape[0], self.params
         chosen = torch.rand(n, generator=generator) < p.probability
         theta = self._theta(n, chosen, generator).to(images.device)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        grid = affine_grid(theta, tuple(images.shape[2:]))
         out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if p.contrast:
             factor = 1 + p.contrast * (2 * torch.rand(n, generator=generator) - 1)
@@ -73,6 +75,29 @@ class BatchAugment:
         theta = torch.cat([matrix, shift], dim=2)
         order = list(reversed(range(d)))
         return theta[:, order][:, :, [*order, d]]
+
+
+def affine_grid(theta: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """`F.affine_grid(theta, (n, c, *size), align_corners=False)`, computed separably.
+
+    Output coordinate k at voxel v is theta[k, d] + sum_j theta[k, j] * x_j(v), where x_j is torch's
+    j-th normalised coordinate (x runs along the last array axis) and depends on one axis only, so
+    each term is a small (n, size_axis) product broadcast into the sum instead of a full matmul.
+    """
+    n, d = theta.shape[0], len(size)
+    axes = [
+        torch.arange(s, dtype=theta.dtype, device=theta.device).mul_(2).add_(1).div_(s).sub_(1) for s in size
+    ]
+    components = []
+    for k in range(d):
+        total = theta[:, k, d].view(n, *[1] * d)
+        for j in range(d):
+            axis = d - 1 - j  # torch's coordinate j (x, y, z) runs along array axis d - 1 - j
+            shape = [n] + [1] * d
+            shape[1 + axis] = size[axis]
+            total = total + (theta[:, k, j, None] * axes[axis]).view(shape)
+        components.append(total)
+    return torch.stack(components, dim=-1)
 
 
 def _rotations(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from radflow.config.train import AugmentParams
-from radflow.data.augment import BatchAugment
+from radflow.data.augment import BatchAugment, affine_grid
 
 
 def test_flip_axis_zero_flips_rows_in_2d_and_slices_in_3d() -> None:
@@ -34,3 +36,10 @@ def test_same_generator_state_gives_same_batch() -> None:
 def test_no_augmentation_returns_the_input() -> None:
     images = torch.rand(4, 1, 8, 8, 8)
     assert BatchAugment(AugmentParams(), 3)(images, torch.Generator()) is images
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 7, 9), (3, 2, 4, 6, 5)])
+def test_the_separable_grid_equals_torch_affine_grid(shape: tuple[int, ...]) -> None:
+    theta = torch.randn(shape[0], len(shape) - 2, len(shape) - 1, generator=torch.Generator().manual_seed(1))
+    expected = F.affine_grid(theta, list(shape), align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, shape[2:]), expected, rtol=1e-5, atol=1e-6)
