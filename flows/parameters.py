@@ -18,6 +18,7 @@ FIELD_KEYS = {
     "train_network": "train.network",
     "ingest_source": "ingest.source",
     "split_strategy": "split.strategy",
+    "register_promote": "register.promote",
 }
 
 
@@ -34,6 +35,11 @@ class RetrainParameters(BaseModel):
     train_network: str | None = Field(default=None, description="train.network, e.g. small_cnn or resnet18.")
     ingest_source: str | None = Field(default=None, description="ingest.source (DICOM folder) for this run.")
     split_strategy: str | None = Field(default=None, description="split.strategy: grouped or predefined.")
+    register_promote: str | None = Field(
+        default=None,
+        description="register.promote: gate, approve (the run waits for a reviewer's sign-off here, "
+        "in the Prefect UI) or never.",
+    )
     set: list[str] = Field(
         default_factory=list, description="Further overrides as key=value, e.g. evaluate.bootstrap=200."
     )

@@ -49,3 +49,11 @@ def test_a_misspelled_key_names_itself(params_file: Path) -> None:
 def test_a_wrong_type_names_the_key(params_file: Path) -> None:
     with pytest.raises(ConfigError, match=r"'train.epochs' is invalid"):
         validated_overrides(params_file, parameters_from(["train.epochs=many"]))
+
+
+def test_the_promotion_policy_field_is_checked_by_params_yaml(params_file: Path) -> None:
+    assert validated_overrides(params_file, RetrainParameters(register_promote="approve")) == {
+        "register.promote": "approve"
+    }
+    with pytest.raises(ConfigError, match=r"'register.promote' is invalid"):
+        validated_overrides(params_file, RetrainParameters(register_promote="always"))
