@@ -36,6 +36,10 @@ class Approval(RunInput):
     note: str = Field(default="", max_length=500, description="Why, in a sentence (kept in the tag).")
 
 
+def _checks(n: int) -> str:
+    return f"{n} check" if n == 1 else f"{n} checks"
+
+
 def reviewable() -> bool:
     """Is this run on a Prefect server a reviewer can open? A temporary one (no PREFECT_API_URL) is not."""
     from prefect.settings import get_current_settings
@@ -82,7 +86,7 @@ def await_approval(root: Path, workdir: Path, assessment: Assessment) -> dict[st
     card = (workdir.relative_to(root) / CARD_FILE).as_posix()
     form = Approval.with_initial_data(
         description=(
-            f"**{tag}** passed radflow's gate ({len(assessment.gate.checks)} checks; see the `model-card` "
+            f"**{tag}** passed radflow's gate ({_checks(len(assessment.gate.checks))}; see the `model-card` "
             f"artifact, or `{card}` in the project). Approve to promote it to **{stage}**; decline to "
             "leave it registered and unpromoted."
         ),

@@ -111,15 +111,22 @@ def deployment_id(api: str, name: str, served: subprocess.Popen[bytes]) -> str:
 
 def final_state(api: str, served: subprocess.Popen[bytes], run_id: str | None = None) -> dict[str, object]:
     """The flow run (RUN_ID, or the only one) once it has finished."""
+    return state_reached(api, served, FINAL, run_id)
+
+
+def state_reached(
+    api: str, served: subprocess.Popen[bytes], types: tuple[str, ...], run_id: str | None = None
+) -> dict[str, object]:
+    """The flow run (RUN_ID, or the only one) once its state type is one of TYPES."""
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         assert served.poll() is None, "radflow serve exited during the run"
         runs = api_post(f"{api}/flow_runs/filter", {}).json()
         for run in runs:
-            if (run_id is None or run["id"] == run_id) and run["state_type"] in FINAL:
+            if (run_id is None or run["id"] == run_id) and run["state_type"] in types:
                 return dict(run)
         time.sleep(1)
-    pytest.fail("the deployment's run did not finish within 420 s")
+    pytest.fail(f"the deployment's run did not reach {' or '.join(types)} within 420 s")
 
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")

@@ -1,5 +1,6 @@
 """The Prefect UI in a real headless Chromium: the retrain deployment's Run form shows radflow's typed
-parameters, and a run submitted from it (epochs typed into the form) trains, evaluates and registers."""
+parameters, and a run submitted from it (epochs typed into the form) trains, evaluates and registers;
+a run waiting for approval shows its Resume form, and a reviewer's approval there promotes the model."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import deployment_id, final_state, prefect_server, served_deployments
+from servers import api_post, deployment_id, final_state, prefect_server, served_deployments, state_reached
 from test_server import assert_promoted_with_30_epochs
+from toyproject import sh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -85,3 +87,39 @@ def test_clicking_run_with_a_typed_parameter_retrains_and_registers(
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["parameters"]["params"]["train_epochs"] == 30  # type: ignore[index]
     assert_promoted_with_30_epochs(toy_project)
+
+
+def test_a_reviewer_approves_a_paused_run_in_its_resume_form(
+    ui_api: str, toy_project: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    with served_deployments(toy_project, ui_api) as served:
+        deployment = deployment_id(ui_api, "nightly", served)
+        parameters = {"params": {"train_epochs": 30, "register_promote": "approve"}}
+        created = api_post(f"{ui_api}/deployments/{deployment}/create_flow_run", {"parameters": parameters})
+        run_id = created.json()["id"]
+        state_reached(ui_api, served, ("PAUSED",), run_id)
+        browser.get(f"{ui_api.removesuffix('/api')}/runs/flow-run/{run_id}")
+
+        wait.until(ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Resume']"))).click()
+        wait.until(lambda page: "passed radflow's gate" in page.find_element(By.TAG_NAME, "body").text)
+        wait.until(ec.element_to_be_clickable((By.XPATH, "//label[@role='switch']"))).click()  # Approve
+
+        def field(label: str) -> str:
+            span = f"//span[normalize-space()='{label}']"
+            return f"{span}/ancestor::div[contains(concat(' ', @class, ' '), ' schema-form-property ')][1]"
+
+        browser.find_element(By.XPATH, f"{field('Reviewer')}//textarea").send_keys("Dr Ada Reviewer")
+        browser.find_element(By.XPATH, f"{field('Note (Optional)')}//textarea").send_keys("read the card")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
+        run = final_state(ui_api, served, run_id)
+
+    assert run["state_type"] == "COMPLETED", run["state"]
+    tags = sh(toy_project, "git", "tag", "--list").split()
+    assert tags == ["radflow-model#prod#1", "radflow-model@v0.1.0"]
+    message = sh(toy_project, "git", "tag", "-l", "--format=%(contents)", "radflow-model#prod#1")
+    assert "approved by Dr Ada Reviewer: read the card" in message
