@@ -31,6 +31,12 @@ FLAGS = [
 ]
 
 
+def form_field(label: str) -> str:
+    """XPath of the Prefect UI's schema-form property whose label reads LABEL."""
+    span = f"//span[normalize-space()='{label}']"
+    return f"{span}/ancestor::div[contains(concat(' ', @class, ' '), ' schema-form-property ')][1]"
+
+
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
@@ -72,8 +78,7 @@ def test_clicking_run_with_a_typed_parameter_retrains_and_registers(
         # the form is RetrainParameters, with its descriptions (the page renders in steps: wait for them)
         shown = ("train.epochs for this run.", "Set (Optional)", "Force (Optional)", "Split Strategy")
         wait.until(lambda page: all(text in page.find_element(By.TAG_NAME, "body").text for text in shown))
-        label = "//span[normalize-space()='Train Epochs (Optional)']"
-        field = f"{label}/ancestor::div[contains(concat(' ', @class, ' '), ' schema-form-property ')][1]"
+        field = form_field("Train Epochs (Optional)")
         wait.until(
             ec.element_to_be_clickable((By.XPATH, f"{field}//button[normalize-space()='int']"))
         ).click()
@@ -108,13 +113,8 @@ def test_a_reviewer_approves_a_paused_run_in_its_resume_form(
         wait.until(ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Resume']"))).click()
         wait.until(lambda page: "passed radflow's gate" in page.find_element(By.TAG_NAME, "body").text)
         wait.until(ec.element_to_be_clickable((By.XPATH, "//label[@role='switch']"))).click()  # Approve
-
-        def field(label: str) -> str:
-            span = f"//span[normalize-space()='{label}']"
-            return f"{span}/ancestor::div[contains(concat(' ', @class, ' '), ' schema-form-property ')][1]"
-
-        browser.find_element(By.XPATH, f"{field('Reviewer')}//textarea").send_keys("Dr Ada Reviewer")
-        browser.find_element(By.XPATH, f"{field('Note (Optional)')}//textarea").send_keys("read the card")
+        for label, text in (("Reviewer", "Dr Ada Reviewer"), ("Note (Optional)", "read the card")):
+            browser.find_element(By.XPATH, f"{form_field(label)}//textarea").send_keys(text)
         browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
         run = final_state(ui_api, served, run_id)
 
