@@ -18,7 +18,15 @@ from typing import Any
 
 from radflow.config import CleanParams, load_section
 from radflow.dicom import deid
-from radflow.dicom.assemble import Chunk, ChunkResult, chunks_of, create_array, decode_chunk, series_row
+from radflow.dicom.assemble import (
+    Chunk,
+    ChunkResult,
+    chunks_of,
+    create_array,
+    decode_chunk,
+    resample_planes,
+    series_row,
+)
 from radflow.dicom.duplicates import resolve_duplicates
 from radflow.dicom.instances import Instance
 from radflow.dicom.paths import SourcePaths, source_paths
@@ -215,6 +223,8 @@ def _write_arrays(
             for s in plan.slices:
                 ledger.reject(s.row, failed[i])
             continue
+        if plan.resample is not None:
+            resample_planes(tmp[i], plan.resample)
         sources = {name: [values[s.row] for s in plan.slices] for name, values in columns.items()}
         row = series_row(plan, sources, facts[i], key)
         tmp[i].replace(arrays / f"{row['series_key']}.npy")

@@ -30,6 +30,14 @@ class CleanParams(Section):
     gantry_tilt: Literal["quarantine", "deshear"] = Field(
         "quarantine", description="What to do with a tilted series."
     )
+    irregular_spacing: Literal["quarantine", "resample"] = Field(
+        "quarantine",
+        description=(
+            "What to do with a stack whose slice gaps vary (SPACING_NONUNIFORM): set it apart, or "
+            "resample it onto its smallest gap along the normal (as dcm2niix's _Eq output). Missing "
+            "slices are always set apart."
+        ),
+    )
     keep_for_processing: bool = Field(
         False, description="Keep radiographs marked FOR PROCESSING (otherwise set apart)."
     )

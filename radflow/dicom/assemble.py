@@ -39,6 +39,7 @@ __all__ = [
     "create_array",
     "decode_chunk",
     "header_facts",
+    "resample_planes",
     "series_key",
     "series_row",
 ]
@@ -222,6 +223,36 @@ def _write_at(fd: int, values: NDArray[np.float32], offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
+def resample_planes(path: Path, planes: Sequence[tuple[int, float]]) -> None:
+    """Replace a decoded stack's array with its equal-step planes: each a blend of two slices.
+
+    Reads the slices through a memory map and writes the planes a block at a time, so a long CT
+    never needs two copies in memory.
+    """
+    slices = np.load(path, mmap_mode="r")
+    tmp = path.with_name(path.name + ".eq")
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "fortran_order": False,
+        "shape": (len(planes), *slices.shape[1:]),
+    }
+    per_plane = 4 * math.prod(slices.shape[1:])
+    block = np.empty(
+        (max(1, min(len(planes), WRITE_BLOCK_BYTES // per_plane)), *slices.shape[1:]), np.float32
+    )
+    with open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for a in range(0, len(planes), len(block)):
+            part = planes[a : a + len(block)]
+            for k, (lo, weight) in enumerate(part):
+                np.multiply(slices[lo], np.float32(1.0 - weight), out=block[k])
+                if weight:
+                    block[k] += np.float32(weight) * slices[lo + 1]
+            fh.write(block[: len(part)].data.cast("B"))
+    del slices
+    tmp.replace(path)
+
+
 def decode_chunk(chunk: Chunk, key: bytes) -> ChunkResult:
     """Fill the chunk's slices of its plan's array; decode problems become a verdict."""
     from radflow.dicom.pixel_error import DecodeError
@@ -263,7 +294,7 @@ def series_row(
 ) -> dict[str, Any]:
     """The series.parquet row from the plan's manifest values (column → values per slice): pseudonyms only."""
     skey = series_key(plan.key, key)
-    shape = list(plan.size) if plan.kind == "radiograph" else [len(plan.slices), *plan.size]
+    shape = list(plan.size) if plan.kind == "radiograph" else [plan.depth, *plan.size]
     sops = [str(v) for v in dict.fromkeys(sources.get("sop_instance_key", ())) if v and v == v]  # NaN-safe
     return {
         "series_key": skey,
@@ -271,7 +302,7 @@ def series_row(
         "study_key": _first_text(sources, "study_key"),
         "modality": plan.modality,
         "kind": plan.kind,
-        "n_slices": 1 if plan.kind == "radiograph" else len(plan.slices),
+        "n_slices": 1 if plan.kind == "radiograph" else plan.depth,
         "shape": shape,
         "spacing_mm": list(plan.spacing),
         "orientation": list(plan.orientation),

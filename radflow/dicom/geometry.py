@@ -22,6 +22,7 @@ __all__ = [
     "slice_normal",
     "sort_along_normal",
     "tilt_degrees",
+    "uniform_grid",
     "unique_positions",
 ]
 
@@ -119,8 +120,31 @@ def check_spacing(sorted_proj: Floats, tol_mm: float, tol_fraction: float) -> Sp
         median,
         "SPACING_NONUNIFORM",
         f"Slice gaps range from {gaps.min():.3g} to {gaps.max():.3g} mm around a median of {median:.3g} mm "
-        f"(tolerance {tol:.3g} mm).",
+        f"(tolerance {tol:.3g} mm); set clean.irregular_spacing: resample to keep the stack.",
     )
+
+
+def uniform_grid(sorted_proj: Floats, max_factor: int = 2) -> tuple[float, tuple[tuple[int, float], ...]]:
+    """Equal steps over an irregular stack: the step, and each output plane's (lower slice, weight above).
+
+    As dcm2niix's equalisation: the step is the smallest gap, so no acquired detail is averaged
+    away, shortened so the first and last planes fall on the first and last slices, and widened
+    when it would give more than `max_factor` times the slices. Each output plane is a linear blend
+    of the two slices around it along the normal.
+    """
+    t = np.asarray(sorted_proj, float) - float(sorted_proj[0])
+    n, span = len(t), float(t[-1])
+    gaps = np.diff(t)
+    smallest = float(gaps[gaps > 0].min())
+    count = min(max_factor * n, math.ceil(span / smallest - 1e-6) + 1)
+    step = span / (count - 1)
+    planes = []
+    for k in range(count):
+        at = min(k * step, span)
+        lo = min(int(np.searchsorted(t, at, side="right")) - 1, n - 2)
+        weight = (at - t[lo]) / (t[lo + 1] - t[lo])
+        planes.append((lo, float(min(1.0, max(0.0, weight)))))
+    return step, tuple(planes)
 
 
 def affine(

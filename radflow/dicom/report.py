@@ -36,7 +36,7 @@ REASONS: dict[str, str] = {
     "TOO_FEW_SLICES": "Stacks with fewer than clean.min_slices slices.",
     "GANTRY_TILT": "Tilted (sheared) stacks; set clean.gantry_tilt: deshear to resample them.",
     "MISSING_SLICES": "Stacks with gaps that are whole multiples of the slice spacing.",
-    "SPACING_NONUNIFORM": "Stacks with irregular slice spacing.",
+    "SPACING_NONUNIFORM": "Irregularly spaced stacks; set clean.irregular_spacing: resample to keep them.",
     "DECODE_UNSUPPORTED_TS": "Pixel data in a transfer syntax no installed decoder reads.",
     "DECODE_FAILED": "Pixel data that failed to decode or has the wrong size.",
 }

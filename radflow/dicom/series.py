@@ -50,6 +50,14 @@ class Plan:
     affine: tuple[float, ...]  # 16 floats, row-major, (k, j, i) → patient mm
     shifts: tuple[tuple[float, float], ...] | None  # per-slice (row, col) pixel shifts when de-sheared
     notes: tuple[str, ...]
+    # Irregular stacks resampled to equal steps: per output plane, the slice below it and the weight
+    # of the slice above (linear along the normal). None: the array holds the slices themselves.
+    resample: tuple[tuple[int, float], ...] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Planes in the output volume: the slices, or the resampled planes."""
+        return len(self.resample) if self.resample is not None else len(self.slices)
 
 
 def _orientation_clusters(slices: Iterable[Slice], tol: float) -> list[list[Slice]]:
@@ -207,12 +215,21 @@ def _checked(
         spacing = geometry.check_spacing(
             pos @ normal, params.spacing_tolerance_mm, params.spacing_tolerance_fraction
         )
+    resample = None
+    if spacing.reason == "SPACING_NONUNIFORM" and params.irregular_spacing == "resample":
+        gaps = np.diff(pos @ normal)
+        step, resample = geometry.uniform_grid(pos @ normal)
+        spacing = geometry.SpacingVerdict(step, "", "")
+        notes.append(
+            f"resampled: slice gaps of {gaps.min():.3g} to {gaps.max():.3g} mm equalised to {step:.3g} mm "
+            f"({len(resample)} planes from {n} slices, linear along the normal)"
+        )
     if spacing.reason:
         return [], [(s, Verdict(spacing.reason, spacing.detail)) for s in slices]
     numbers = [s.instance_number for s in slices]
     if None not in numbers and numbers != sorted(numbers) and numbers != sorted(numbers, reverse=True):  # type: ignore[type-var]
         notes.append("InstanceNumber order disagrees with slice positions (sorted by position)")
-    return [_plan(stack, slices, key, spacing.spacing, desheared, tilt, notes)], []
+    return [_plan(stack, slices, key, spacing.spacing, desheared, tilt, notes, resample)], []
 
 
 def _plan(
@@ -223,6 +240,7 @@ def _plan(
     deshear: bool,
     tilt: float,
     notes: list[str],
+    resample: tuple[tuple[int, float], ...] | None = None,
 ) -> Plan:
     """The geometry of an accepted stack: the affine follows the real slice step unless de-sheared."""
     iop, ps = slices[0].orientation, slices[0].pixel_spacing
@@ -230,7 +248,8 @@ def _plan(
     pos = np.array([s.position for s in slices], float)
     normal = geometry.slice_normal(iop)
     shifts = None
-    step = (pos[-1] - pos[0]) / (len(slices) - 1) if len(slices) > 1 else normal * spacing
+    planes = len(resample) if resample is not None else len(slices)
+    step = (pos[-1] - pos[0]) / (planes - 1) if planes > 1 else normal * spacing
     if deshear:
         x, y = np.asarray(iop[:3]), np.asarray(iop[3:])
         offsets = pos - pos[0]
@@ -250,6 +269,7 @@ def _plan(
         affine=tuple(float(v) for v in aff.ravel()),
         shifts=shifts,
         notes=tuple(notes),
+        resample=resample,
     )
 
 

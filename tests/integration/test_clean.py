@@ -286,6 +286,33 @@ def test_deshear_keeps_a_tilted_series(tmp_path: Path) -> None:
     assert np.load(tmp_path / "out" / row.array_path).shape == (6, 8, 8)
 
 
+def test_irregular_spacing_is_set_apart_or_resampled_onto_equal_steps(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    zs = [0, 2, 4, 7, 9, 10, 12]  # gaps 2, 2, 3, 2, 1, 2: neither regular nor missing slices
+    ct_series(src, zs)
+    ingest(IngestParams(source=src, workers=1), src, tmp_path / "ingest")
+    kept = clean(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "default")
+    assert kept.accepted == 0
+    disp = pd.read_parquet(tmp_path / "default" / "dispositions.parquet")
+    assert set(disp.reason) == {"SPACING_NONUNIFORM"}
+    assert all("clean.irregular_spacing: resample" in d for d in disp.detail)
+
+    result = clean(CleanParams(workers=1, irregular_spacing="resample"), tmp_path / "ingest", tmp_path / "eq")
+    assert result.accepted == 7 and result.series == 1
+    row = pd.read_parquet(tmp_path / "eq" / "series.parquet").iloc[0]
+    array = np.load(tmp_path / "eq" / row.array_path)
+    # the smallest gap, 1 mm, over 12 mm: 13 planes, each at the height its HU encodes
+    assert array.shape == (13, 8, 8) and list(row["shape"]) == [13, 8, 8] and row.n_slices == 13
+    np.testing.assert_allclose(array[:, 3, 3], np.arange(13), atol=1e-4)
+    affine = np.asarray(row.affine).reshape(4, 4)
+    np.testing.assert_allclose(affine[:3, 0], [0, 0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(affine[:3, 3], [-10, -10, 0], atol=1e-9)
+    assert row.spacing_mm[0] == pytest.approx(1.0) and "resampled" in row.notes
+    assert len(row.source_sop_keys) == 7
+    disp = pd.read_parquet(tmp_path / "eq" / "dispositions.parquet")
+    assert set(disp.disposition) == {"accepted"} and set(disp.series_key) == {row.series_key}
+
+
 def test_main_reports_a_missing_ingest_folder_as_one_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -206,6 +206,19 @@ def test_time_points_told_apart_only_by_instance_number_are_never_mixed(tmp_path
 
 
 @pytest.mark.slow
+def test_resampling_keeps_the_irregular_stack_and_never_fills_missing_slices(tmp_path: Path) -> None:
+    outcome = _run(
+        tmp_path, {"gaps": CASES["missing_slices"]}, CleanParams(workers=1, irregular_spacing="resample")
+    )
+    disp = outcome.dispositions
+    irregular = disp.path.str.startswith("gaps/irregular/")
+    assert set(disp[irregular].disposition) == {"accepted"} and len(outcome.series) == 1
+    assert set(disp[~irregular].reason) == {"MISSING_SLICES"}
+    row = outcome.series.iloc[0]
+    assert "resampled" in row.notes and row.n_slices > irregular.sum()
+
+
+@pytest.mark.slow
 def test_series_keys_are_unique_and_each_names_its_own_array(default_run: Outcome) -> None:
     keys = default_run.series["series_key"]
     assert keys.is_unique, f"series keys shared by several rows: {sorted(keys[keys.duplicated()])}"

@@ -56,6 +56,31 @@ def test_check_spacing_tolerates_scanner_rounding() -> None:
     assert geometry.check_spacing(noisy, 0.2, 0.05).reason == ""
 
 
+def _blend(t: np.ndarray, values: np.ndarray, planes: tuple[tuple[int, float], ...]) -> np.ndarray:
+    return np.array([(1 - w) * values[lo] + w * values[lo + 1] for lo, w in planes])
+
+
+def test_uniform_grid_steps_by_the_smallest_gap_and_blends_linearly() -> None:
+    t = np.array([10.0, 15.0, 20.0, 30.0, 40.0])  # a head CT: 5 mm at the base, 10 mm above
+    step, planes = geometry.uniform_grid(t)
+    assert step == pytest.approx(5.0) and len(planes) == 7
+    # a quantity linear in height is reproduced exactly at every plane's height
+    np.testing.assert_allclose(_blend(t, 3 * t + 1, planes), 3 * (10 + 5 * np.arange(7)) + 1)
+    assert planes[0] == (0, 0.0) and planes[-1] == (3, 1.0)  # the first and last slices, unblended
+
+
+def test_uniform_grid_ends_on_the_last_slice_and_caps_the_growth() -> None:
+    t = np.array([0.0, 1.0, 2.0, 3.7, 4.7, 5.7])
+    step, planes = geometry.uniform_grid(t)
+    assert step <= 1.0 and (len(planes) - 1) * step == pytest.approx(5.7)
+    np.testing.assert_allclose(_blend(t, t, planes), np.arange(len(planes)) * step, atol=1e-12)
+    # one slice very close to another would ask for 50x the planes: capped at twice the slices
+    close = np.array([0.0, 0.1, 5.0, 10.0, 15.0])
+    step, planes = geometry.uniform_grid(close)
+    assert len(planes) == 10 and step == pytest.approx(15.0 / 9)
+    np.testing.assert_allclose(_blend(close, close, planes), np.arange(10) * step, atol=1e-12)
+
+
 def test_affine_maps_voxel_indices_to_patient_mm() -> None:
     origin = np.array([-100.0, -120.0, 30.0])
     step = np.array([0.0, 0.0, 2.5])

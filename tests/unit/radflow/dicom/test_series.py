@@ -142,6 +142,26 @@ def test_irregular_spacing() -> None:
     assert not plans and set(rejected.values()) == {"SPACING_NONUNIFORM"}
 
 
+def test_irregular_spacing_resampled_when_asked_with_its_affine_and_a_note() -> None:
+    zs = [0, 2, 4, 7, 9.5, 11]
+    plans, rejected = plans_of(
+        [instance(i, z) for i, z in enumerate(zs)], CleanParams(irregular_spacing="resample")
+    )
+    assert not rejected and len(plans) == 1
+    plan = plans[0]
+    assert plan.resample is not None and plan.depth == 9 and len(plan.slices) == 6
+    assert plan.spacing[0] == pytest.approx(11 / 8)  # the 1.5 mm gap, shortened to end on z = 11
+    aff = np.array(plan.affine).reshape(4, 4)
+    np.testing.assert_allclose(aff[:3, 0], [0, 0, 11 / 8], atol=1e-9)  # plane k at z = k * step
+    assert any(n.startswith("resampled: slice gaps of 1.5 to 3 mm") for n in plan.notes)
+
+
+def test_missing_slices_are_never_resampled() -> None:
+    insts = [instance(i, z) for i, z in enumerate([0, 2, 4, 8, 10, 12])]
+    plans, rejected = plans_of(insts, CleanParams(irregular_spacing="resample"))
+    assert not plans and set(rejected.values()) == {"MISSING_SLICES"}
+
+
 def test_gantry_tilt_is_measured_from_positions_and_quarantined_or_desheared() -> None:
     shear = np.tan(np.radians(20))
     insts = [instance(i, 2.0 * i, y=2.0 * i * shear) for i in range(6)]
