@@ -81,7 +81,12 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
 def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float) -> IngestResult:
     """The scan proper: walk, reuse, read, write."""
     record = source_record(source, key_fingerprint(key), params.redact_paths)
-    files = list_files(source, exclude=out, hide_names=params.redact_paths)
+    files = list_files(source, exclude=out, hide_names=params.redact_paths, folders=True)
+    if not files and not os.access(source, os.R_OK | os.X_OK):
+        raise InputError(
+            f"source folder {source} cannot be listed (permission denied); make it readable by this "
+            "user and re-run ingest."
+        )
     previous = previous_manifest(out, record)
     digests: set[str] | None = None
     if params.redact_paths:

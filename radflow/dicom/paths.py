@@ -240,7 +240,8 @@ class Redactor:
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
     """Each file under `root` (walked once) by its path_key → its real relative path."""
-    return {k: f.path for k, f in by_path_key(list_files(root, exclude=exclude), key).items()}
+    files = list_files(root, exclude=exclude, hide_names=True)  # redacted paths: no folder name in logs
+    return {k: f.path for k, f in by_path_key(files, key).items()}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ __all__ = ["REASONS", "write_quarantine"]
 
 REASONS: dict[str, str] = {
     "NOT_DICOM": "Files that are not DICOM (text, PDF, NIfTI, gzip).",
-    "UNREADABLE": "DICOM files whose header could not be parsed.",
+    "UNREADABLE": "Files or folders that could not be opened, and DICOM headers that could not be parsed.",
     "NON_IMAGE_SOP": "Non-image objects: reports, waveforms, RT, SEG, presentation states, DICOMDIR.",
     "NO_PIXEL_DATA": "Image objects without pixel data.",
     "MODALITY_EXCLUDED": "Modalities not listed in clean.modalities.",

@@ -91,8 +91,16 @@ def unreadable_file(path: str, size: int, mtime_ns: int, err: OSError) -> Header
     return _row(path, size, mtime_ns, False, f"cannot open the file: {reason.lower()}")
 
 
+UNLISTED_FOLDER = "cannot list the folder; its files were not scanned"
+
+
 def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyMaker) -> Header:
-    """Read one file's header (never its pixels) into a manifest row; any failure becomes the row's error."""
+    """Read one file's header (never its pixels) into a manifest row; any failure becomes the row's error.
+
+    A path ending in '/' is a folder the walk could not list: its row says so (see list_files).
+    """
+    if rel.endswith("/"):
+        return _row(rel, size, mtime_ns, False, UNLISTED_FOLDER)
     if not rel.isascii() and not _utf8(rel):  # parquet strings are UTF-8; clean could not reopen it
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return _row(

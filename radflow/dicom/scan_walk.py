@@ -24,10 +24,14 @@ class FileStat(NamedTuple):
     mtime_ns: int
 
 
-def list_files(root: Path, exclude: Path | None = None, hide_names: bool = False) -> list[FileStat]:
+def list_files(
+    root: Path, exclude: Path | None = None, hide_names: bool = False, folders: bool = False
+) -> list[FileStat]:
     """Every file under `root` (sorted by path), except those under `exclude` (e.g. the output).
 
     `hide_names` keeps folder names out of the log (ingest.redact_paths: they may name the patient).
+    `folders` lists each sub-folder that cannot be listed too, as its path with a trailing '/' and
+    zero size and time, so its files are accounted for as one row rather than silently missing.
     Each folder is listed through its descriptor, so a file's stat resolves its name in that folder
     rather than its whole path again (a quarter of the walk on deep trees).
     """
@@ -41,6 +45,8 @@ def list_files(root: Path, exclude: Path | None = None, hide_names: bool = False
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:  # said out loud: its files cannot be in the manifest
             _cannot_list(prefix, err, hide_names)
+            if folders and prefix:
+                found.append(FileStat(prefix, 0, 0))
             continue
         try:
             st = os.fstat(fd)
@@ -52,6 +58,8 @@ def list_files(root: Path, exclude: Path | None = None, hide_names: bool = False
                 entries = list(os.scandir(fd))
             except OSError as err:
                 _cannot_list(prefix, err, hide_names)
+                if folders and prefix:
+                    found.append(FileStat(prefix, 0, 0))
                 continue
             for entry in entries:  # the hot loop of an incremental run: checks inlined
                 try:
@@ -74,7 +82,10 @@ def list_files(root: Path, exclude: Path | None = None, hide_names: bool = False
 
 
 def _cannot_list(prefix: str, err: OSError, hide_names: bool) -> None:
-    shown = f"a folder {prefix.count('/')} levels deep" if hide_names else f"folder {prefix or '.'}"
+    depth = prefix.count("/")
+    shown = (
+        f"a folder {depth} level{'' if depth == 1 else 's'} deep" if hide_names else f"folder {prefix or '.'}"
+    )
     log.warning("cannot list %s (%s); its files are not scanned", shown, err.strerror)
 
 

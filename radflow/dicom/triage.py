@@ -17,6 +17,8 @@ from radflow.dicom.geometry import orientation_ok
 from radflow.dicom.header import HeaderLike, HeaderView, read_header
 from radflow.dicom.instances import Instance, frame_slices, image_type, mosaic_slices
 from radflow.dicom.mosaic import mosaic_layout
+from radflow.dicom.scan import UNLISTED_FOLDER
+from radflow.dicom.scan_sniff import GZIP_MESSAGE
 from radflow.dicom.stored import PixelRecipe, pixel_recipe
 
 __all__ = [
@@ -58,9 +60,10 @@ def _text(row: Mapping[str, Any], key: str) -> str:
 
 def manifest_verdict(row: Mapping[str, Any], modalities: Sequence[str]) -> Verdict | None:
     """Checks answered by the manifest alone: not DICOM, unreadable, non-image, no pixels, modality."""
+    error = _text(row, "read_error")
     if not bool(row.get("is_dicom")):
-        return Verdict("NOT_DICOM", "The file is not DICOM (no DICM prefix or parsable header).")
-    if _text(row, "read_error"):
+        return _not_dicom(error)
+    if error:
         return Verdict("UNREADABLE", "The DICOM header could not be read at ingest.")
     sop = _text(row, "sop_class_uid")
     if sop and not is_image_sop(sop):
@@ -72,6 +75,31 @@ def manifest_verdict(row: Mapping[str, Any], modalities: Sequence[str]) -> Verdi
         shown = modality or "(none)"
         return Verdict("MODALITY_EXCLUDED", f"Modality {shown} is not in clean.modalities.")
     return None
+
+
+def _not_dicom(error: str) -> Verdict:
+    """Why a row is no DICOM file: a folder or file that could not be opened, or what the file is.
+
+    Ingest's errors here are fixed sentences (the sniffer's names of file kinds, the system's reason
+    for a failed open), never header values or paths, so they are safe to repeat.
+    """
+    if error == UNLISTED_FOLDER:
+        return Verdict(
+            "UNREADABLE",
+            "The folder could not be listed, so its files were not scanned; make it readable, re-run ingest.",
+        )
+    if error.startswith("cannot open the file"):
+        reason = error.partition(": ")[2] or "an OS error"
+        return Verdict(
+            "UNREADABLE",
+            f"The file could not be opened ({reason}); fix its permissions or link and re-run ingest.",
+        )
+    if error.startswith("the file name is not valid UTF-8"):
+        return Verdict("UNREADABLE", "The file name is not valid UTF-8; rename the file and re-run ingest.")
+    if error == GZIP_MESSAGE:
+        return Verdict("NOT_DICOM", "The file is gzip-compressed; gunzip it to ingest the DICOM inside.")
+    what = error.removeprefix("not DICOM: ") if error.startswith("not DICOM: ") else ""
+    return Verdict("NOT_DICOM", f"The file is not DICOM: {what}." if what else "The file is not DICOM.")
 
 
 def _derived_verdict(ds: HeaderLike, types: tuple[str, ...]) -> Verdict | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.users import as_another_user, world_writable
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
@@ -311,6 +315,52 @@ def test_irregular_spacing_is_set_apart_or_resampled_onto_equal_steps(tmp_path: 
     assert len(row.source_sop_keys) == 7
     disp = pd.read_parquet(tmp_path / "eq" / "dispositions.parquet")
     assert set(disp.disposition) == {"accepted"} and set(disp.series_key) == {row.series_key}
+
+
+@pytest.mark.slow
+def test_a_folder_that_cannot_be_listed_is_an_unreadable_row_without_its_name(tmp_path: Path) -> None:
+    """Its files cannot be accounted for one by one, so the folder is: one row, its path redacted."""
+    base = Path(tempfile.mkdtemp(prefix="radflow-unlisted-"))  # not under pytest's root-only folder
+    src, work = base / "src", base / "work"
+    patient = src / PHI["PatientID"]  # a folder named after the patient, as exports do
+    try:
+        ct_series(patient / "ct", [0, 2, 4, 6])
+        ct_series(patient / "locked", [0, 2, 4, 6])
+        for folder in (base, src, patient, patient / "ct"):
+            folder.chmod(0o755)
+        for f in (patient / "ct").iterdir():
+            f.chmod(0o644)
+        work.mkdir()
+        params = IngestParams(source=src, workers=1, redact_paths=True)
+        # Everything lists at first (and the stages' lazy imports load before any fork).
+        ingest(params, src, work / "first")
+        clean(CleanParams(workers=1), work / "first", work / "first_clean")
+        assert len(pd.read_parquet(work / "first_clean" / "dispositions.parquet")) == 8
+        (patient / "locked").chmod(0o700 if os.geteuid() == 0 else 0)  # root's: nobody cannot list it
+        world_writable(work)  # the other user updates the first run's outputs
+
+        def run_both() -> None:
+            handler = logging.FileHandler(work / "log.txt")
+            logging.getLogger().addHandler(handler)
+            try:
+                ingest(params, src, work / "first")  # incremental: the folder's rows give way to one
+                clean(CleanParams(workers=1), work / "first", work / "clean")
+            finally:
+                handler.close()
+
+        as_another_user(run_both)
+        disp = pd.read_parquet(work / "clean" / "dispositions.parquet")
+        assert len(disp) == 5 and (disp.disposition == "accepted").sum() == 4
+        folder = disp[disp.path.str.endswith("/")].iloc[0]
+        assert folder.reason == "UNREADABLE" and "could not be listed" in folder.detail
+        assert folder.path.endswith("/locked/") and folder.path.count("/") == 2
+        log = (work / "log.txt").read_text()
+        assert "cannot list a folder 2 levels deep" in log
+        outputs = [p for p in work.rglob("*") if p.is_file()]
+        assert not [p for p in outputs if PHI["PatientID"].encode() in p.read_bytes()]
+    finally:
+        (patient / "locked").chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_main_reports_a_missing_ingest_folder_as_one_sentence(

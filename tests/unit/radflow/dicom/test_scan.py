@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from fixtures.users import as_another_user, world_writable
 from pydicom import dcmwrite, uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -222,17 +226,44 @@ def test_keymaker_memoises_the_same_values_as_deid() -> None:
     assert keys.uid("1.2") == deid.remap_uid("1.2", KEY) and keys.uid("") == ""
 
 
-def test_unlistable_folder_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    (tmp_path / "locked").mkdir()
-    (tmp_path / "locked" / "a.dcm").write_bytes(b"x")
-    (tmp_path / "locked").chmod(0)
+def test_unlistable_folder_is_reported_and_listed_as_one_row() -> None:
+    base = Path(tempfile.mkdtemp(prefix="radflow-walk-"))  # pytest's folders are root's only
     try:
-        if os.access(tmp_path / "locked", os.R_OK):
-            pytest.skip("running as a user who can read any folder (root)")
-        assert list_files(tmp_path) == []
-        assert "cannot list folder locked" in caplog.text
+        (base / "x" / "locked").mkdir(parents=True)
+        (base / "x" / "locked" / "a.dcm").write_bytes(b"x")
+        (base / "x" / "b.dcm").write_bytes(b"y")
+        world_writable(base)
+        (base / "x" / "locked").chmod(0o700 if os.geteuid() == 0 else 0)
+        found: dict[str, list[FileStat]] = {}
+
+        def walk() -> None:
+            handler = logging.FileHandler(base / "log.txt")
+            logging.getLogger("radflow").addHandler(handler)
+            try:
+                found["plain"] = list_files(base / "x")
+                found["folders"] = list_files(base / "x", folders=True, hide_names=True)
+            finally:
+                logging.getLogger("radflow").removeHandler(handler)
+                handler.close()
+            (base / "walked.txt").write_text(repr(found))  # the child's results, for the parent
+
+        list_files(base / "x")  # the walk's lazy imports, before any fork
+        as_another_user(walk)
+        got = (base / "walked.txt").read_text()
+        assert got == repr(
+            {
+                "plain": [FileStat("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns)],
+                "folders": [
+                    FileStat("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns),
+                    FileStat("locked/", 0, 0),
+                ],
+            }
+        )
+        log = (base / "log.txt").read_text()
+        assert "cannot list folder locked/" in log and "cannot list a folder 1 level deep" in log
     finally:
-        (tmp_path / "locked").chmod(0o755)
+        (base / "x" / "locked").chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_list_files_walks_everything_once(tmp_path: Path) -> None:

@@ -75,6 +75,21 @@ def test_manifest_verdicts(changes: dict[str, object], reason: str) -> None:
     assert verdict is not None and verdict.reason == reason and verdict.detail.endswith(".")
 
 
+@pytest.mark.parametrize(
+    ("error", "reason", "says"),
+    [
+        ("cannot list the folder; its files were not scanned", "UNREADABLE", "folder could not be listed"),
+        ("cannot open the file: permission denied", "UNREADABLE", "(permission denied)"),
+        ("the file name is not valid UTF-8; rename the file to ingest it", "UNREADABLE", "rename the file"),
+        ("gzip-compressed; gunzip it to ingest", "NOT_DICOM", "gunzip it"),
+        ("not DICOM: a PDF document", "NOT_DICOM", "not DICOM: a PDF document."),
+    ],
+)
+def test_files_that_are_not_dicom_say_why(error: str, reason: str, says: str) -> None:
+    verdict = manifest_verdict(row(is_dicom=False, read_error=error), MODALITIES)
+    assert verdict is not None and verdict.reason == reason and says in verdict.detail
+
+
 def test_manifest_verdict_lets_a_plain_ct_through() -> None:
     assert manifest_verdict(row(), MODALITIES) is None
     assert manifest_verdict(row(modality="ct"), MODALITIES) is None
