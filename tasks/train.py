@@ -1,14 +1,17 @@
 """Train stage: a MONAI network on the labelled clean arrays, resumable, with per-epoch history.
 
 Writes models/model.pt (weights, config, lineage) and reports/train/history.csv; per-epoch
-checkpoints in checkpoints/train/ let a killed run continue where it stopped.
+checkpoints in checkpoints/train/ let a killed run continue where it stopped. With train.processes
+> 1 the command relaunches itself under torchrun and trains with DDP (radflow.models.distributed).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +23,17 @@ from sklearn.metrics import roc_auc_score
 from radflow.config import TrainParams, load_section
 from radflow.data.training import fingerprint, load_training_data
 from radflow.errors import ConfigError, user_errors
+from radflow.models import distributed
 from radflow.models.checkpoint import save_model
 from radflow.models.config import ModelConfig
+from radflow.models.distributed import SINGLE, Ranks
 from radflow.models.fit import FitResult, TrainData, fit
 from radflow.models.networks import build_model
 from radflow.models.predict import predict_logits
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "lr"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class TrainResult:
     device: str
     n_train: int
     n_val: int
+    processes: int
     epochs_run: int
     best_epoch: int
     best_val_auc: float
@@ -47,8 +55,9 @@ class TrainResult:
     def describe(self) -> str:
         """One line for people."""
         resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
+        where = self.device if self.processes == 1 else f"{self.processes} {self.device} processes (DDP)"
         return (
-            f"train: {self.n_train} train / {self.n_val} val samples on {self.device}, "
+            f"train: {self.n_train} train / {self.n_val} val samples on {where}, "
             f"{self.epochs_run} epochs"
             f"{resumed}, best val AUC {self.best_val_auc:.4f} at epoch {self.best_epoch} "
             f"({self.seconds:.0f} s) → {self.model_path}"
@@ -63,9 +72,42 @@ def run(
     checkpoints: Path = Path("checkpoints/train"),
     reports: Path = Path("reports/train"),
 ) -> TrainResult:
-    """Fit the network(s) on train, select by validation AUC, write model.pt and history.csv."""
+    """Fit the network(s) on train, select by validation AUC, write model.pt and history.csv.
+
+    Under torchrun (train.processes > 1) every process calls this; rank 0 writes the outputs.
+    """
     started = time.perf_counter()
     device = _device(params)
+    ranks = SINGLE
+    if distributed.launched():
+        ranks = distributed.start(device.type)
+        if device.type == "cuda":
+            device = torch.device("cuda", ranks.local)
+    elif params.processes > 1:
+        log.warning(
+            "train.processes = %d takes the stage command (python -m tasks.train) or torchrun; "
+            "training in this one process",
+            params.processes,
+        )
+    params = params.model_copy(update={"processes": ranks.world})  # what ran: in the fingerprint
+    try:
+        return _run(params, clean_dir, split_path, out_dir, checkpoints, reports, device, ranks, started)
+    finally:
+        distributed.stop()
+
+
+def _run(
+    params: TrainParams,
+    clean_dir: Path,
+    split_path: Path,
+    out_dir: Path,
+    checkpoints: Path,
+    reports: Path,
+    device: torch.device,
+    ranks: Ranks,
+    started: float,
+) -> TrainResult:
+    """The stage proper, in one process or in each of a DDP job's."""
     if device.type == "cpu":
         # same seed, same bytes on CPU; on CUDA speed wins (cuDNN autotuning)
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -73,12 +115,14 @@ def run(
         torch.backends.cudnn.benchmark = True
     config, data = load_training_data(clean_dir, split_path, params)
     results = [
-        _fit_member(m, params, config, data, device, checkpoints, reports) for m in range(params.ensemble)
+        _fit_member(m, params, config, data, device, checkpoints, reports, ranks)
+        for m in range(params.ensemble)
     ]
-    state, val_auc = _combine(results, config, data, device)
+    state, val_auc = _combine(results, config, data, device) if ranks.main else ({}, float("nan"))
     lineage = {
         "seed": params.seed,
         "ensemble": params.ensemble,
+        "processes": ranks.world,
         "epochs_run": sum(r.epochs_run for r in results),
         "best_epoch": results[0].best_epoch if len(results) == 1 else [r.best_epoch for r in results],
         "best_val_auc": val_auc,
@@ -86,13 +130,15 @@ def run(
         "n_val": len(data.val_labels),
     }
     model_path = out_dir / "model.pt"
-    save_model(model_path, state, config, lineage)
+    if ranks.main:
+        save_model(model_path, state, config, lineage)
     return TrainResult(
         model_path,
         reports / "history.csv",
         device.type,
         len(data.train_labels),
         len(data.val_labels),
+        ranks.world,
         results[0].epochs_run,
         results[0].best_epoch,
         val_auc,
@@ -109,6 +155,7 @@ def _fit_member(
     device: torch.device,
     checkpoints: Path,
     reports: Path,
+    ranks: Ranks = SINGLE,
 ) -> FitResult:
     """Train ensemble member `member` from seed params.seed + member, with its own checkpoint and history."""
     member_params = params.model_copy(update={"seed": params.seed + member})
@@ -117,9 +164,17 @@ def _fit_member(
     checkpoint = checkpoints / ("last.pt" if member == 0 else f"last{name}.pt")
     fingerprint_ = fingerprint(member_params, config, data)
     result = fit(
-        member_params, config, data, device, checkpoint, fingerprint_, lambda h: write_history(h, history)
+        member_params,
+        config,
+        data,
+        device,
+        checkpoint,
+        fingerprint_,
+        lambda h: write_history(h, history),
+        ranks,
     )
-    write_history(result.history, history)
+    if ranks.main:
+        write_history(result.history, history)
     return result
 
 
@@ -171,10 +226,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--reports", type=Path, default=Path("reports/train"), help="Folder for history.csv.")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         params = load_section("train", TrainParams, args.params)
-        result = run(params, args.clean, args.split, args.out, args.checkpoints, args.reports)
-    print(result.describe())
+        processes = distributed.processes_wanted(params.processes, params.device)
+        if processes > 1 and not distributed.launched():
+            distributed.relaunch_under_torchrun(
+                processes, "tasks.train", sys.argv[1:] if argv is None else list(argv)
+            )
+        result = run(
+            params.model_copy(update={"processes": processes}),
+            args.clean,
+            args.split,
+            args.out,
+            args.checkpoints,
+            args.reports,
+        )
+    if not distributed.launched() or os.environ.get("RANK") == "0":
+        print(result.describe())
 
 
 if __name__ == "__main__":

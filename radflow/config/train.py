@@ -103,6 +103,15 @@ class TrainParams(Section):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(default=True, description="Mixed precision when training on CUDA; ignored on CPU.")
+    processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description=(
+            "Training processes (PyTorch DDP under torchrun): one per GPU, or CPU processes sharing the "
+            "cores; 0 means one per visible GPU; 1 trains in the stage's own process."
+        ),
+    )
     resume: bool = Field(
         default=True, description="Resume from checkpoints/train when it matches these params and data."
     )

@@ -2,7 +2,9 @@
 
 Every random draw (order, augmentation, dropout) comes from generators whose states are saved in
 the per-epoch checkpoint, so a run killed anywhere and restarted repeats exactly what an
-uninterrupted run would have done from its last completed epoch.
+uninterrupted run would have done from its last completed epoch. Under DDP (radflow.models.distributed)
+every process draws the same order, each augments its own share of a batch from its own generator,
+and the checkpoint holds every process's generator states.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from tqdm import tqdm
 
 from radflow.config.train import TrainParams
 from radflow.data.augment import BatchAugment
+from radflow.models import distributed
 from radflow.models.checkpoint import load_checkpoint, save_atomic
 from radflow.models.config import ModelConfig
+from radflow.models.distributed import SINGLE, Ranks
 from radflow.models.networks import build_network
 from radflow.models.optim import batches, epoch_order, make_loss, make_optimizer, make_scheduler, smooth
 from radflow.models.predict import predict_logits
@@ -54,11 +58,14 @@ class FitResult:
 class _Run:
     """Everything that changes while training and must survive a restart."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module  # the network itself (its state is what is saved)
+    forward: torch.nn.Module  # what training calls: the network, or its DDP wrapper
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
-    generator: torch.Generator
+    generator: torch.Generator  # sampling order: the same stream in every process
+    augment_generator: torch.Generator  # augmentation: `generator` itself in one process, else per rank
+    ranks: Ranks = SINGLE
     ema: torch.optim.swa_utils.AveragedModel | None = None  # train.ema_decay > 0: the weights kept
     epoch: int = 0
     best_auc: float = -math.inf
@@ -77,28 +84,40 @@ def fit(
     checkpoint: Path,
     fingerprint: str,
     on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
+    ranks: Ranks = SINGLE,
 ) -> FitResult:
-    """Train (or resume) until params.epochs or early stopping; checkpoint atomically after each epoch."""
+    """Train (or resume) until params.epochs or early stopping; checkpoint atomically after each epoch.
+
+    With several `ranks` (DDP), call it in every process: rank 0 validates and writes the checkpoint
+    and calls `on_epoch`; every rank returns the same result.
+    """
     torch.manual_seed(params.seed)
-    run = _new_run(params, config, data, device)
+    run = _new_run(params, config, data, device, ranks)
     saved = load_checkpoint(checkpoint, fingerprint) if params.resume else None
     if saved is not None:
         _restore(run, saved)
     resumed_from = run.epoch
-    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size))
+    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     loss_fn = make_loss(params, data.train_labels).to(device)
     augment = BatchAugment(params.augment, config.spatial_dims)
     bar = tqdm(
-        total=params.epochs * steps, initial=run.epoch * steps, desc="train", unit="step", disable=None
+        total=params.epochs * steps,
+        initial=run.epoch * steps,
+        desc="train",
+        unit="step",
+        disable=None if ranks.main else True,
     )
     while not run.finished:
         train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
-        val_loss, val_auc = _validate(_kept(run), config, data, device)
+        scores = _validate(_kept(run), config, data, device) if ranks.main else (0.0, 0.0)
+        val_loss, val_auc = distributed.broadcast(list(scores), ranks)  # one verdict for every rank
         _end_epoch(run, params, train_loss, val_loss, val_auc)
         bar.set_postfix(epoch=run.epoch, val_auc=f"{val_auc:.4f}", best=f"{run.best_auc:.4f}")
-        save_atomic(_state(run, fingerprint), checkpoint)
-        if on_epoch is not None:
-            on_epoch(run.history)
+        streams = distributed.all_gather(_rank_streams(run), ranks) if ranks.world > 1 else None
+        if ranks.main:
+            save_atomic(_state(run, fingerprint, streams), checkpoint)
+            if on_epoch is not None:
+                on_epoch(run.history)
     bar.close()
     if params.select == "last":  # the weights are the last epoch's: report that epoch's figures
         last = run.history[-1]
@@ -106,21 +125,36 @@ def fit(
     return FitResult(run.best_state, run.history, run.best_epoch, run.best_auc, run.epoch, resumed_from)
 
 
-def _new_run(params: TrainParams, config: ModelConfig, data: TrainData, device: torch.device) -> _Run:
+def _new_run(
+    params: TrainParams, config: ModelConfig, data: TrainData, device: torch.device, ranks: Ranks
+) -> _Run:
     model = build_network(config).to(device)
+    forward = model
+    if ranks.world > 1:
+        if device.type == "cuda":  # batch statistics over the whole batch, not one GPU's share
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     optimizer = make_optimizer(model, params)
-    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size))
+    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     use_amp = params.amp and device.type == "cuda"
     ema = None
     if params.ema_decay > 0:  # batch-norm statistics are averaged too (use_buffers)
         average = torch.optim.swa_utils.get_ema_multi_avg_fn(params.ema_decay)
         ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=average, use_buffers=True)
+    generator = torch.Generator().manual_seed(params.seed)
     return _Run(
         model=model,
+        forward=forward,
         optimizer=optimizer,
         scheduler=make_scheduler(optimizer, params, steps),
         scaler=torch.amp.GradScaler(device.type, enabled=use_amp),
-        generator=torch.Generator().manual_seed(params.seed),
+        generator=generator,
+        augment_generator=generator
+        if ranks.world == 1
+        else torch.Generator().manual_seed(params.seed + 7919 * (ranks.rank + 1)),
+        ranks=ranks,
         ema=ema,
     )
 
@@ -144,12 +178,15 @@ def _train_epoch(
     run.model.train()
     total, count = 0.0, 0
     mean, std = float(config.mean), float(config.std)
-    for idx in batches(epoch_order(data.train_labels, params, run.generator), params.batch_size):
-        images = augment(data.train_images[idx].to(device, non_blocking=True), run.generator)
+    rank, world = run.ranks.rank, run.ranks.world
+    order = epoch_order(data.train_labels, params, run.generator)
+    for batch in batches(order, params.batch_size, world):
+        idx = batch[rank::world]  # this process's share of the batch (all of it in one process)
+        images = augment(data.train_images[idx].to(device, non_blocking=True), run.augment_generator)
         images = (images - mean) / std
         targets = smooth(data.train_labels[idx].to(device), params.label_smoothing)
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler.is_enabled()):
-            loss = loss_fn(run.model(images).reshape(-1).float(), targets)
+            loss = loss_fn(run.forward(images).reshape(-1).float(), targets)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -159,7 +196,8 @@ def _train_epoch(
             run.ema.update_parameters(run.model)
         total, count = total + float(loss.detach()) * len(idx), count + len(idx)
         bar.update(1)
-    return total / max(count, 1)
+    loss_sum, samples = distributed.sum_across([total, count], run.ranks, device)
+    return loss_sum / max(samples, 1)
 
 
 def _validate(
@@ -198,8 +236,20 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
 
 
-def _state(run: _Run, fingerprint: str) -> dict[str, Any]:
-    """The checkpoint: weights, optimiser, schedule, scaler, RNG states, counters and the fingerprint."""
+def _rank_streams(run: _Run) -> dict[str, Any]:
+    """This process's own random streams (augmentation, dropout), for a DDP checkpoint."""
+    return {
+        "augment": run.augment_generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+    }
+
+
+def _state(run: _Run, fingerprint: str, streams: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The checkpoint: weights, optimiser, schedule, scaler, RNG states, counters and the fingerprint.
+
+    `streams`: under DDP, every rank's own random streams, in rank order.
+    """
     return {
         "fingerprint": fingerprint,
         "model": run.model.state_dict(),
@@ -213,6 +263,7 @@ def _state(run: _Run, fingerprint: str) -> dict[str, Any]:
         "counters": {k: getattr(run, k) for k in ("epoch", "best_auc", "best_epoch", "wait", "finished")},
         "best_state": run.best_state,
         "history": run.history,
+        "rank_streams": streams,
     }
 
 
@@ -231,3 +282,10 @@ def _restore(run: _Run, saved: dict[str, Any]) -> None:
     for key, value in saved["counters"].items():
         setattr(run, key, value)
     run.best_state, run.history = saved["best_state"], saved["history"]
+    streams = saved.get("rank_streams")
+    if run.ranks.world > 1 and streams:  # the fingerprint holds the process count: one entry per rank
+        mine = streams[run.ranks.rank]
+        run.augment_generator.set_state(mine["augment"])
+        torch.set_rng_state(mine["torch_rng"])
+        if mine["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(mine["cuda_rng"])

@@ -64,7 +64,8 @@ def epoch_order(labels: torch.Tensor, params: TrainParams, generator: torch.Gene
     return torch.multinomial(per_class, n, replacement=True, generator=generator)
 
 
-def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Index batches; a trailing batch of one is dropped (batch norm cannot train on it)."""
+def batches(order: torch.Tensor, batch_size: int, shards: int = 1) -> list[torch.Tensor]:
+    """Index batches; a trailing batch too small to give each of `shards` processes two samples is
+    dropped (batch norm cannot train on one)."""
     chunks = list(torch.split(order, batch_size))
-    return [c for c in chunks if len(c) > 1] or chunks
+    return [c for c in chunks if len(c) >= 2 * shards] or chunks

@@ -118,13 +118,22 @@ def _train_cmd(tmp_path: Path, clean: Path, split: Path, name: str) -> list[str]
     ]
 
 
+def _workers_of(folder: Path) -> list[int]:
+    """Processes (DDP workers included) whose command line names `folder`."""
+    found = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2], ids=["one_process", "ddp_two_processes"])
+def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Path, processes: int) -> None:
+    """One process, or DDP on two CPU processes under torchrun (the stage relaunches itself)."""
     clean, split = _split(tmp_path, patients=150, studies_per_patient=2, size=16)
     (tmp_path / "params.yaml").write_text(
         "train:\n  modalities: [CR]\n  spatial_size: [32, 32]\n  width: 8\n  epochs: 8\n  batch_size: 8\n"
         "  dropout: 0.2\n  device: cpu\n  class_balance: sampler\n  patience: 10\n  ema_decay: 0.9\n"
         "  augment: {flip_axes: [1], rotate_deg: 10, noise_std: 0.02, contrast: 0.1}\n"
+        f"  processes: {processes}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(
@@ -139,6 +148,10 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Pat
     assert killed.poll() is None, "training ended before it could be killed; make the test data larger"
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
+    deadline = time.monotonic() + 10
+    while _workers_of(tmp_path / "killed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _workers_of(tmp_path / "killed"), "a training process outlived its killed launcher"
     assert not (tmp_path / "killed" / "models" / "model.pt").exists()
     rerun = subprocess.run(
         _train_cmd(tmp_path, clean, split, "killed"),
@@ -149,10 +162,12 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Pat
         text=True,
     )
     assert "resumed after epoch" in rerun.stdout
+    assert rerun.stdout.count("train: ") == 1  # one summary, from rank 0
+    assert ("2 cpu processes (DDP)" in rerun.stdout) == (processes == 2)
 
     whole = torch.load(tmp_path / "whole" / "models" / "model.pt", weights_only=True)
     resumed = torch.load(tmp_path / "killed" / "models" / "model.pt", weights_only=True)
-    assert whole["lineage"] == resumed["lineage"]
+    assert whole["lineage"] == resumed["lineage"] and whole["lineage"]["processes"] == processes
     for name, tensor in whole["state_dict"].items():
         assert torch.equal(tensor, resumed["state_dict"][name]), name
     pd.testing.assert_frame_equal(

@@ -26,6 +26,9 @@ def test_sampler_balances_classes() -> None:
 def test_smoothing_and_batches() -> None:
     assert smooth(torch.tensor([0.0, 1.0]), 0.1).tolist() == pytest.approx([0.05, 0.95])
     assert [len(b) for b in batches(torch.arange(9), 4)] == [4, 4]
+    assert [len(b) for b in batches(torch.arange(10), 4)] == [4, 4, 2]
+    # two DDP processes: a trailing batch of 2 would leave each one sample for batch norm
+    assert [len(b) for b in batches(torch.arange(10), 4, shards=2)] == [4, 4]
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
