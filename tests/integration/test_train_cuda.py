@@ -1,5 +1,7 @@
 """The CUDA path with mixed precision: runs only where a GPU is present (skipped on CPU machines).
 
+The DDP test needs two GPUs (DDP on CPU processes is tested in test_train.py).
+
 On a GPU machine: `.venv/bin/pytest tests/integration/test_train_cuda.py`. It trains with AMP on
 CUDA, checks that mixed precision was really used (a live GradScaler in the checkpoint), that the
 saved model loads and predicts on a CPU-only host, and that a restart resumes from the checkpoint.
@@ -59,3 +61,41 @@ def test_cuda_amp_trains_resumes_and_serves_on_cpu(tmp_path: Path) -> None:
     images, y, _ = load_split_arrays(clean, split, config, "test")
     proba = predict_proba(model, images)
     assert np.isfinite(proba).all() and proba[y == 1].mean() > proba[y == 0].mean()
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_ddp_on_two_gpus_through_the_stage_command(tmp_path: Path) -> None:
+    """`python -m tasks.train` with train.processes 2 relaunches under torchrun: NCCL, one GPU each."""
+    import os
+    import subprocess
+    import sys
+
+    clean, labels = write_clean_dir(tmp_path, patients=48, studies_per_patient=2, size=16)
+    split = split_stage.run(SplitParams(strategy="predefined"), clean, labels, tmp_path / "split").path
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  modalities: [CR]\n  spatial_size: [16, 16]\n  network: resnet18\n  width: 8\n"
+        "  epochs: 2\n  batch_size: 16\n  device: cuda\n  amp: true\n  processes: 2\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    args = {
+        "--clean": clean,
+        "--split": split,
+        "--out": tmp_path / "m",
+        "--params": tmp_path / "params.yaml",
+        "--checkpoints": tmp_path / "ck",
+        "--reports": tmp_path / "reports",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks.train", *(str(v) for kv in args.items() for v in kv)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 cuda processes (DDP)" in done.stdout
+    saved = torch.load(tmp_path / "m" / "model.pt", map_location="cpu", weights_only=True)
+    assert saved["lineage"]["processes"] == 2
+    model, _ = load_model(tmp_path / "m" / "model.pt")  # SyncBatchNorm's weights load into plain BN
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
