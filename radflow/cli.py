@@ -53,6 +53,13 @@ def import_medmnist(
     typer.echo(summary.describe())
 
 
+DASK = typer.Option(
+    "--dask",
+    help="Run on the Dask cluster whose scheduler is at this address (tcp://host:8786); "
+    "its workers must share this file system. Same as setting RADFLOW_DASK_ADDRESS.",
+)
+
+
 @app.command()
 def ingest(
     src_dir: Annotated[Path, typer.Argument(help="Folder scanned recursively for DICOM files.")],
@@ -66,11 +73,15 @@ def ingest(
             "own paths in the outputs.",
         ),
     ] = True,
+    dask: Annotated[str | None, DASK] = None,
 ) -> None:
     """Scan DICOM headers into OUT/manifest.parquet (one row per input file), incrementally."""
     from radflow.config import IngestParams
+    from radflow.dicom.workers import DASK_ADDRESS
     from tasks.ingest import run
 
+    if dask:
+        os.environ[DASK_ADDRESS] = dask
     with user_errors():
         params = IngestParams(source=src_dir, workers=workers, redact_paths=redact_paths)
         result = run(params, src_dir, out)
@@ -98,14 +109,7 @@ def clean(
     ingest_dir: Annotated[Path, typer.Argument(help="The output folder of `radflow ingest`.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for arrays, series.parquet and dispositions.")],
     params: Annotated[Path, PARAMS] = Path("params.yaml"),
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask",
-            help="Run on the Dask cluster whose scheduler is at this address (tcp://host:8786); "
-            "its workers must share this file system. Same as setting RADFLOW_DASK_ADDRESS.",
-        ),
-    ] = None,
+    dask: Annotated[str | None, DASK] = None,
 ) -> None:
     """Triage, assemble, check, decode and de-identify series; account for every input file."""
     from radflow.config import CleanParams, load_section

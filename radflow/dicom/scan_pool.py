@@ -4,11 +4,13 @@ Per-file inter-process messages cost about as much as a header read, so files tr
 chunks (one message per chunk each way). A chunk takes every k-th file rather than a contiguous
 run: files sorted by path cluster by source (one scanner's large headers together), and strided
 chunks cost alike, so no core idles at the end waiting for the one chunk of heavy files. Few
-files are read in-process, where a pool's start-up would cost more than the reads.
+files are read in-process, where a pool's start-up would cost more than the reads. With
+RADFLOW_DASK_ADDRESS set, the chunks go to that Dask cluster instead (radflow.dicom.workers).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -89,10 +91,19 @@ def read_headers(
 ) -> list[Header]:
     """Read every file's header, in `workers` processes (0 = one per core), in input order.
 
+    On a Dask cluster (RADFLOW_DASK_ADDRESS) its worker threads read instead, whatever `workers` says.
     When `digests` is given, the path-token digests of the headers' identifiers are added to it.
     """
+    from radflow.dicom.workers import dask_address, worker_count
+
+    address = dask_address() if len(files) >= IN_PROCESS_BELOW else None
     workers = cpu_count() if workers == 0 else workers
     with tqdm(total=len(files), unit="file", desc="ingest", disable=None, leave=False) as bar:
+        if address is not None:
+            count = _chunk_count(len(files), worker_count(0, len(files)))  # the cluster's threads
+            strided = [files[i::count] for i in range(count)]
+            rows = _on_cluster(root, key, strided, address, bar, digests)
+            return [rows[i][j] for j in range(len(strided[0])) for i in range(count) if j < len(rows[i])]
         if workers <= 1 or len(files) < IN_PROCESS_BELOW:
             chunk = MAX_CHUNK  # contiguous: the bar moves, and a series' keys stay memoised
             chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
@@ -121,6 +132,28 @@ def _in_process(
         bar.update(len(chunk))
     if digests is not None and keys.path_digests:
         digests |= keys.path_digests
+    return out
+
+
+def _on_cluster(
+    root: str,
+    key: bytes,
+    chunks: list[Sequence[FileStat]],
+    address: str,
+    bar: tqdm,
+    digests: set[str] | None = None,
+) -> list[list[Header]]:
+    """Each chunk's rows read on the Dask cluster, in chunk order (jobs carry absolute paths and the key)."""
+    from radflow.dicom.workers import dask_map
+
+    folder = os.path.abspath(root)  # a worker's cwd is its own
+    job = functools.partial(read_chunk, folder, key, collect=digests is not None)
+    results = dask_map(job, chunks, address, 1, bar, reads=[folder], writes=[], size=len)
+    out: list[list[Header]] = []
+    for rows, found in results:
+        out.append(rows)
+        if digests is not None:
+            digests |= found
     return out
 
 

@@ -1,4 +1,5 @@
-"""A parallel map with a progress bar, for the clean stage's per-file and per-series work.
+"""A parallel map with a progress bar, for the clean stage's per-file and per-series work (and
+ingest's header chunks on a cluster: `dask_map`).
 
 It runs on a local process pool by default, and on a Dask cluster when `RADFLOW_DASK_ADDRESS`
 names its scheduler (`tcp://host:8786`, or `tls://` with Dask's TLS settings). The cluster's
@@ -24,7 +25,15 @@ from radflow.errors import InputError
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DASK_ADDRESS", "close_clients", "dask_address", "parallel_map", "quiet", "worker_count"]
+__all__ = [
+    "DASK_ADDRESS",
+    "close_clients",
+    "dask_address",
+    "dask_map",
+    "parallel_map",
+    "quiet",
+    "worker_count",
+]
 
 DASK_ADDRESS = "RADFLOW_DASK_ADDRESS"
 CONNECT_TIMEOUT_S = 20
@@ -129,7 +138,7 @@ def _run_batch(fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
         return [fn(item) for item in batch]
 
 
-def _dask_map(
+def dask_map(
     fn: Callable[[T], R],
     items: Sequence[T],
     address: str,
@@ -137,8 +146,10 @@ def _dask_map(
     bar: tqdm,
     reads: Sequence[str],
     writes: Sequence[str],
+    size: Callable[[T], int] = lambda _: 1,
 ) -> list[R]:
-    """`[fn(x) for x in items]` in order on the cluster, in batches of BATCH jobs, updating BAR."""
+    """`[fn(x) for x in items]` in order on the cluster, in batches of BATCH jobs, advancing BAR by
+    each job's `size`; first, every worker must be able to read READS and write WRITES."""
     from distributed import as_completed
 
     client = _client(address)
@@ -156,7 +167,7 @@ def _dask_map(
     for future in as_completed(futures, loop=client.loop):
         k = order[future.key]
         done[k] = future.result()
-        bar.update(len(batches[k]))
+        bar.update(sum(size(x) for x in batches[k]))
     return [result for part in done for result in part]
 
 
@@ -190,7 +201,7 @@ def parallel_map(
         chunk = max(1, min(64, len(items) // (n * 8)))
         address = dask_address()
         if address is not None:
-            return _dask_map(fn, items, address, chunk, bar, reads, writes)
+            return dask_map(fn, items, address, chunk, bar, reads, writes)
         with ProcessPoolExecutor(max_workers=n, initializer=_silence_worker) as pool:
             out = []
             for result in pool.map(fn, items, chunksize=chunk):

@@ -1,4 +1,5 @@
-"""The clean stage on a real Dask cluster (a LocalCluster of worker processes on loopback).
+"""The clean stage and ingest's header scan on a real Dask cluster (a LocalCluster of worker
+processes on loopback).
 
 The cluster's workers are other processes with their own working directory and a different
 RADFLOW_DEID_KEY in their environment: the outputs must still equal an in-process clean's, byte for
@@ -87,6 +88,31 @@ def test_a_dask_cluster_writes_what_one_process_writes(
         np.testing.assert_array_equal(
             np.load(tmp_path / "dask" / "arrays" / name), np.load(tmp_path / "local" / "arrays" / name)
         )
+
+
+@pytest.mark.parametrize("redact", [True, False], ids=["redacted_paths", "real_paths"])
+def test_ingest_on_a_dask_cluster_writes_the_manifest_one_process_writes(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redact: bool
+) -> None:
+    import pyarrow.parquet as pq
+
+    from radflow.dicom import scan_pool
+
+    monkeypatch.chdir(tmp_path)  # a relative source, as under `dvc repro`
+    src = Path("src")
+    build(src / "Zyxwv_Planted")  # a folder named after the planted patient: redacted or not
+    ct_series(src / "long", [1.5 * k for k in range(40)], value=300)
+    params = IngestParams(source=src, workers=1, redact_paths=redact)
+    ingest(params, src, Path("local"))
+    monkeypatch.setenv(workers.DASK_ADDRESS, cluster)
+    monkeypatch.setattr(scan_pool, "IN_PROCESS_BELOW", 1)  # small as it is, send it to the cluster
+    before = _tasks_run(cluster)
+    result = ingest(params, src, Path("dask"))
+    assert _tasks_run(cluster) - before >= 2 and result.read == result.files
+    local, remote = (pq.read_table(Path(d) / "manifest.parquet") for d in ("local", "dask"))
+    assert remote.equals(local)
+    paths = remote.column("path").to_pylist()
+    assert any("Zyxwv" in p for p in paths) != redact  # the workers' digests reached the redaction
 
 
 def test_workers_that_cannot_see_the_folders_are_refused_before_any_job(
