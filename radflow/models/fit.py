@@ -136,6 +136,8 @@ def _new_run(
         forward = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+        # DDP gave every rank rank 0's weights; dropout now draws per rank, not the same masks
+        torch.manual_seed(params.seed + 104729 * (ranks.rank + 1))
     optimizer = make_optimizer(model, params)
     steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     use_amp = params.amp and device.type == "cuda"
