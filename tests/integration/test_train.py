@@ -119,9 +119,17 @@ def _train_cmd(tmp_path: Path, clean: Path, split: Path, name: str) -> list[str]
 
 
 def _workers_of(folder: Path) -> list[int]:
-    """Processes (DDP workers included) whose command line names `folder`."""
-    found = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True)
-    return [int(p) for p in found.stdout.split()]
+    """Live processes (DDP workers included) whose command line names `folder` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # not a process, or it ended while being read
+            continue
+        if str(folder).encode() in cmdline and state != "Z":  # a zombie has exited already
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.mark.slow
