@@ -7,11 +7,14 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.users import as_another_user, world_writable
 from pydicom import dcmwrite, uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
@@ -159,6 +162,31 @@ def test_missing_source_is_one_sentence(tmp_path: Path) -> None:
         run(IngestParams(), tmp_path / "nope", tmp_path / "out")
     message = str(err.value)
     assert "nope" in message and message.count(". ") == 0 and message.endswith(".")
+
+
+def test_a_source_folder_that_cannot_be_listed_is_one_sentence(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="radflow-locked-"))  # pytest's folders are root's only
+    src = base / "src"
+    try:
+        src.mkdir()
+        (src / "a.dcm").write_bytes(b"x")
+        world_writable(base)
+        run(IngestParams(), src, base / "first")  # listable: one row (and the scan's imports loaded)
+        src.chmod(0o700 if os.geteuid() == 0 else 0)
+
+        def attempt() -> None:
+            try:
+                run(IngestParams(), src, base / "out")
+            except InputError as err:
+                (base / "message.txt").write_text(str(err))
+
+        as_another_user(attempt)
+        message = (base / "message.txt").read_text()
+        assert str(src) in message and "cannot be listed" in message and message.count(". ") == 0
+        assert not (base / "out" / "manifest.parquet").exists()
+    finally:
+        src.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_main_reads_params_and_prints_one_line(
