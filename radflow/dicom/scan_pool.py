@@ -99,18 +99,17 @@ def read_headers(
     address = dask_address() if len(files) >= IN_PROCESS_BELOW else None
     workers = cpu_count() if workers == 0 else workers
     with tqdm(total=len(files), unit="file", desc="ingest", disable=None, leave=False) as bar:
-        if address is not None:
-            count = _chunk_count(len(files), worker_count(0, len(files)))  # the cluster's threads
-            strided = [files[i::count] for i in range(count)]
-            rows = _on_cluster(root, key, strided, address, bar, digests)
-            return [rows[i][j] for j in range(len(strided[0])) for i in range(count) if j < len(rows[i])]
-        if workers <= 1 or len(files) < IN_PROCESS_BELOW:
+        if address is None and (workers <= 1 or len(files) < IN_PROCESS_BELOW):
             chunk = MAX_CHUNK  # contiguous: the bar moves, and a series' keys stay memoised
             chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
             return _in_process(root, key, chunks, bar, digests)
-        count = _chunk_count(len(files), workers)
+        slots = workers if address is None else worker_count(0, len(files))  # a cluster: its threads
+        count = _chunk_count(len(files), slots)
         strided = [files[i::count] for i in range(count)]
-        rows = _in_pool(root, key, strided, min(workers, count), bar, digests)
+        if address is None:
+            rows = _in_pool(root, key, strided, min(workers, count), bar, digests)
+        else:
+            rows = _on_cluster(root, key, strided, address, bar, digests)
         return [rows[i][j] for j in range(len(strided[0])) for i in range(count) if j < len(rows[i])]
 
 
