@@ -1,7 +1,9 @@
-"""Prefect artifacts of a retrain run: progress per stage, the test metrics table, a markdown summary."""
+"""Prefect artifacts of a retrain run: progress per stage (and per epoch in training), the test
+metrics table, a markdown summary."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import cast
 from uuid import UUID
@@ -25,8 +27,24 @@ MODEL_CARD_KEY = "model-card"
 PULL_KEY = "pacs-pull-progress"
 
 
+# The train stage's log line per epoch (radflow.models.fit): "train: epoch 4/20 (network 2 of 3) done: ..."
+_EPOCH = re.compile(r"^train: epoch (\d+)/(\d+)(?: \(network (\d+) of (\d+)\))? done")
+
+
+def stage_fraction(line: str) -> tuple[float, str] | None:
+    """How far a stage is, from one line of its output, and what to show; None for other lines."""
+    found = _EPOCH.match(line)
+    if found is None:
+        return None
+    epoch, epochs = int(found[1]), max(1, int(found[2]))
+    network, networks = int(found[3] or 1), max(1, int(found[4] or 1))
+    fraction = min(1.0, ((network - 1) + min(epoch, epochs) / epochs) / networks)
+    of = f" of network {network}/{networks}" if networks > 1 else ""
+    return fraction, f"epoch {epoch}/{epochs}{of}"
+
+
 class StageProgress:
-    """A progress artifact moved forward as each DVC stage finishes."""
+    """A progress artifact moved forward as each DVC stage finishes, and within training per epoch."""
 
     def __init__(self, stages: int) -> None:
         self.stages = max(stages, 1)
@@ -34,6 +52,18 @@ class StageProgress:
         self.artifact_id = cast(
             UUID,
             create_progress_artifact(0.0, key=PROGRESS_KEY, description=f"0 of {stages} DVC stages done"),
+        )
+
+    def within(self, stage: str, line: str) -> None:
+        """Move within the running stage when its output line tells how far it is (training epochs)."""
+        found = stage_fraction(line)
+        if found is None:
+            return
+        fraction, where = found
+        update_progress_artifact(
+            self.artifact_id,
+            100.0 * (self.done + fraction) / self.stages,
+            description=f"{self.done} of {self.stages} DVC stages done; {stage}: {where}",
         )
 
     def advance(self, stage: str, outcome: str) -> None:

@@ -52,13 +52,25 @@ class RunFailed(RadflowError):
 
 @task(name="dvc-stage", task_run_name="{stage}", cache_policy=NO_CACHE, persist_result=False)
 def dvc_stage(
-    stage: str, workdir: Path, force: bool = False, unchanged: bool = False
+    stage: str,
+    workdir: Path,
+    force: bool = False,
+    unchanged: bool = False,
+    progress: StageProgress | None = None,
 ) -> StageResult | State[Any]:
-    """Run one DVC stage with `dvc repro --single-item`, streaming its output into the run's log."""
+    """Run one DVC stage with `dvc repro --single-item`, streaming its output into the run's log
+    (and, from lines that tell how far the stage is, into the run's progress artifact)."""
     if unchanged:  # DVC's status already found it and everything before it unchanged
         get_run_logger().info(f"Stage '{stage}' didn't change, skipping (DVC status)")
         return StageResult(name=stage, outcome="skipped", seconds=0.0)
-    run = repro_stage(workdir, stage, force=force, on_line=get_run_logger().info)
+    logger = get_run_logger()
+
+    def on_line(line: str) -> None:
+        logger.info(line)
+        if progress is not None:
+            progress.within(stage, line)
+
+    run = repro_stage(workdir, stage, force=force, on_line=on_line)
     if run.outcome == "failed":
         user_error = any(line.startswith("error: ") for line in run.lines)
         return Failed(message=run.error, name=USER_ERROR if user_error else "Failed")
@@ -107,7 +119,9 @@ def _retrain(params: RetrainParameters, root: Path) -> RunSummary | State[Any]:
             runner = dvc_stage.with_options(
                 retries=retries, retry_delay_seconds=RETRY_DELAY_SECONDS, retry_condition_fn=_transient
             )
-            state = runner(stage.name, workdir, params.force, stage.name in unchanged, return_state=True)
+            state = runner(
+                stage.name, workdir, params.force, stage.name in unchanged, progress, return_state=True
+            )
             if not state.is_completed():
                 return Failed(message=state.message or f"stage '{stage.name}' did not complete.")
             results.append(cast(StageResult, state.result()))

@@ -172,6 +172,7 @@ def _fit_member(
         fingerprint_,
         lambda h: write_history(h, history),
         ranks,
+        (member + 1, params.ensemble),
     )
     if ranks.main:
         write_history(result.history, history)

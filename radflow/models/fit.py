@@ -10,7 +10,9 @@ and the checkpoint holds every process's generator states.
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ from radflow.models.distributed import SINGLE, Ranks
 from radflow.models.networks import build_network
 from radflow.models.optim import batches, epoch_order, make_loss, make_optimizer, make_scheduler, smooth
 from radflow.models.predict import predict_logits
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,11 +89,14 @@ def fit(
     fingerprint: str,
     on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
     ranks: Ranks = SINGLE,
+    network: tuple[int, int] = (1, 1),
 ) -> FitResult:
     """Train (or resume) until params.epochs or early stopping; checkpoint atomically after each epoch.
 
     With several `ranks` (DDP), call it in every process: rank 0 validates and writes the checkpoint
-    and calls `on_epoch`; every rank returns the same result.
+    and calls `on_epoch`; every rank returns the same result. Without a terminal for the progress
+    bar (a log, the Prefect UI), each epoch is one log line; `network` (k of n in an ensemble) is
+    named in it.
     """
     torch.manual_seed(params.seed)
     run = _new_run(params, config, data, device, ranks)
@@ -107,6 +114,7 @@ def fit(
         unit="step",
         disable=None if ranks.main else True,
     )
+    started = time.monotonic()
     while not run.finished:
         train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
         scores = _validate(_kept(run), config, data, device) if ranks.main else (0.0, 0.0)
@@ -118,11 +126,28 @@ def fit(
             save_atomic(_state(run, fingerprint, streams), checkpoint)
             if on_epoch is not None:
                 on_epoch(run.history)
+            if bar.disable:
+                log.info(_epoch_line(run, params, network, time.monotonic() - started, resumed_from))
     bar.close()
     if params.select == "last":  # the weights are the last epoch's: report that epoch's figures
         last = run.history[-1]
         return FitResult(run.best_state, run.history, run.epoch, last["val_auc"], run.epoch, resumed_from)
     return FitResult(run.best_state, run.history, run.best_epoch, run.best_auc, run.epoch, resumed_from)
+
+
+def _epoch_line(
+    run: _Run, params: TrainParams, network: tuple[int, int], seconds: float, resumed_from: int
+) -> str:
+    """One epoch for a log: 'train: epoch 4/20 done: ...' (flows/artifacts.py reads the counts)."""
+    last = run.history[-1]
+    of = f" (network {network[0]} of {network[1]})" if network[1] > 1 else ""
+    per_epoch = seconds / max(1, run.epoch - resumed_from)
+    left = "stopping" if run.finished else f"at most {per_epoch * (params.epochs - run.epoch):.0f} s left"
+    return (
+        f"train: epoch {run.epoch}/{params.epochs}{of} done: train loss {last['train_loss']:.4f}, "
+        f"val loss {last['val_loss']:.4f}, val AUC {last['val_auc']:.4f} (best {run.best_auc:.4f} at "
+        f"epoch {run.best_epoch}); {per_epoch:.1f} s per epoch, {left}"
+    )
 
 
 def _new_run(

@@ -143,6 +143,38 @@ def test_artifacts_record_metrics_quarantine_summary_and_progress(toy_project: P
     assert by_key["retrain-progress"].data == 100.0
 
 
+def test_training_epochs_move_the_progress_artifact_within_the_stage() -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.runtime import flow_run
+
+    from flows.artifacts import PROGRESS_KEY, StageProgress
+
+    @flow
+    def a_run(lines: list[str]) -> str:
+        progress = StageProgress(4)
+        progress.advance("ingest", "ran")
+        for line in lines:
+            progress.within("train", line)
+        return str(flow_run.get_id())
+
+    run_id = a_run(
+        [
+            "train: 109 train / 38 val samples",  # not an epoch line: nothing moves
+            "train: epoch 1/3 (network 2 of 2) done: train loss 0.5, ...",
+        ]
+    )
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    progress = next(a for a in found if a.key == PROGRESS_KEY)
+    # one stage of four done, then the second network's first epoch of three: (1 + (1 + 1/3) / 2) / 4
+    assert progress.data == pytest.approx(100 * (1 + (1 + 1 / 3) / 2) / 4)
+    assert progress.description == "1 of 4 DVC stages done; train: epoch 1/3 of network 2/2"
+
+
 def test_main_prints_the_auc_and_where_the_report_and_model_are(
     toy_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -40,7 +41,12 @@ def _split(tmp_path: Path, **kwargs: object) -> tuple[Path, Path]:
     return clean, result.path
 
 
-def test_train_writes_model_history_and_serves_evaluation(tmp_path: Path) -> None:
+def test_train_writes_model_history_and_serves_evaluation(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flows.artifacts import stage_fraction
+
+    caplog.set_level(logging.INFO, logger="radflow.models.fit")
     clean, split = _split(tmp_path, patients=36, studies_per_patient=2, size=16)
     params = TrainParams(
         modalities=["CR"],
@@ -58,6 +64,9 @@ def test_train_writes_model_history_and_serves_evaluation(tmp_path: Path) -> Non
     history = pd.read_csv(result.history_path)
     assert list(history.columns) == HISTORY_COLUMNS and history["epoch"].tolist() == [1, 2, 3, 4]
     assert result.best_val_auc == history["val_auc"].max() and result.n_train == 24
+    # no terminal here: one log line per epoch, which the flow's progress artifact reads
+    lines = [r.getMessage() for r in caplog.records if r.name == "radflow.models.fit"]
+    assert [stage_fraction(line) for line in lines] == [(k / 4, f"epoch {k}/4") for k in (1, 2, 3, 4)]
     model, config = load_model(result.model_path)
     assert config.spatial_size == (16, 16) and config.tta_flip_dims == (1,) and 0.2 < config.mean < 0.6
     images, labels, rows = load_split_arrays(clean, split, config, "test")
@@ -171,6 +180,9 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Pat
     )
     assert "resumed after epoch" in rerun.stdout
     assert rerun.stdout.count("train: ") == 1  # one summary, from rank 0
+    resumed_after = int(rerun.stdout.split("resumed after epoch ")[1].split(",")[0])
+    epochs_logged = [line for line in rerun.stderr.splitlines() if line.startswith("train: epoch ")]
+    assert len(epochs_logged) == 8 - resumed_after  # the epochs still to run, each logged once
     assert ("2 cpu processes (DDP)" in rerun.stdout) == (processes == 2)
 
     whole = torch.load(tmp_path / "whole" / "models" / "model.pt", weights_only=True)
