@@ -75,16 +75,17 @@ class ChunkResult:
     facts: dict[str, Any] | None
 
 
+def _write_float32_header(fh: Any, shape: tuple[int, ...]) -> None:
+    """The .npy (version 1.0) header of a C-order float32 array of `shape`."""
+    descr = np.lib.format.dtype_to_descr(np.dtype(np.float32))
+    np.lib.format.write_array_header_1_0(fh, {"descr": descr, "fortran_order": False, "shape": shape})
+
+
 def create_array(plan: Plan, path: Path) -> None:
     """Write the .npy header of a plan's float32 array, (slices, rows, cols) or (rows, cols), sized to fit."""
     shape = plan.size if plan.kind == "radiograph" else (len(plan.slices), *plan.size)
-    header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-        "fortran_order": False,
-        "shape": shape,
-    }
     with open(path, "wb") as fh:
-        np.lib.format.write_array_header_1_0(fh, header)
+        _write_float32_header(fh, shape)
         fh.truncate(fh.tell() + 4 * math.prod(shape))
 
 
@@ -231,17 +232,12 @@ def resample_planes(path: Path, planes: Sequence[tuple[int, float]]) -> None:
     """
     slices = np.load(path, mmap_mode="r")
     tmp = path.with_name(path.name + ".eq")
-    header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-        "fortran_order": False,
-        "shape": (len(planes), *slices.shape[1:]),
-    }
     per_plane = 4 * math.prod(slices.shape[1:])
     block = np.empty(
         (max(1, min(len(planes), WRITE_BLOCK_BYTES // per_plane)), *slices.shape[1:]), np.float32
     )
     with open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(fh, header)
+        _write_float32_header(fh, (len(planes), *slices.shape[1:]))
         for a in range(0, len(planes), len(block)):
             part = planes[a : a + len(block)]
             for k, (lo, weight) in enumerate(part):

@@ -85,13 +85,16 @@ def _row(path: str, size: int, mtime_ns: int, is_dicom: bool, error: str) -> Hea
     return Header(path, size, mtime_ns, is_dicom, error, *_NO_HEADER)
 
 
+# Ingest's fixed error sentences that clean tells apart (radflow.dicom.triage): never values or paths.
+CANNOT_OPEN = "cannot open the file"
+BAD_NAME = "the file name is not valid UTF-8; rename the file to ingest it"
+UNLISTED_FOLDER = "cannot list the folder; its files were not scanned"
+
+
 def unreadable_file(path: str, size: int, mtime_ns: int, err: OSError) -> Header:
     """The row of a file that cannot be opened (permissions, a dangling link)."""
     reason = err.strerror or type(err).__name__
-    return _row(path, size, mtime_ns, False, f"cannot open the file: {reason.lower()}")
-
-
-UNLISTED_FOLDER = "cannot list the folder; its files were not scanned"
+    return _row(path, size, mtime_ns, False, f"{CANNOT_OPEN}: {reason.lower()}")
 
 
 def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyMaker) -> Header:
@@ -103,9 +106,7 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         return _row(rel, size, mtime_ns, False, UNLISTED_FOLDER)
     if not rel.isascii() and not _utf8(rel):  # parquet strings are UTF-8; clean could not reopen it
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return _row(
-            shown, size, mtime_ns, False, "the file name is not valid UTF-8; rename the file to ingest it"
-        )
+        return _row(shown, size, mtime_ns, False, BAD_NAME)
     try:
         fp = _unnamed(path)
     except OSError as err:

@@ -44,9 +44,7 @@ def list_files(
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:  # said out loud: its files cannot be in the manifest
-            _cannot_list(prefix, err, hide_names)
-            if folders and prefix:
-                found.append(FileStat(prefix, 0, 0))
+            _cannot_list(prefix, err, hide_names, found if folders else None)
             continue
         try:
             st = os.fstat(fd)
@@ -57,9 +55,7 @@ def list_files(
             try:
                 entries = list(os.scandir(fd))
             except OSError as err:
-                _cannot_list(prefix, err, hide_names)
-                if folders and prefix:
-                    found.append(FileStat(prefix, 0, 0))
+                _cannot_list(prefix, err, hide_names, found if folders else None)
                 continue
             for entry in entries:  # the hot loop of an incremental run: checks inlined
                 try:
@@ -81,12 +77,15 @@ def list_files(
     return found
 
 
-def _cannot_list(prefix: str, err: OSError, hide_names: bool) -> None:
+def _cannot_list(prefix: str, err: OSError, hide_names: bool, rows: list[FileStat] | None) -> None:
+    """Log a folder the walk cannot list; with `rows`, also list it as one row (not the root)."""
     depth = prefix.count("/")
     shown = (
         f"a folder {depth} level{'' if depth == 1 else 's'} deep" if hide_names else f"folder {prefix or '.'}"
     )
     log.warning("cannot list %s (%s); its files are not scanned", shown, err.strerror)
+    if rows is not None and prefix:
+        rows.append(FileStat(prefix, 0, 0))
 
 
 def _identity(path: str | Path) -> tuple[int, int] | None:

@@ -199,6 +199,7 @@ def _checked(
     assert iop is not None and slices[0].pixel_spacing is not None
     normal = geometry.slice_normal(iop)
     pos = np.array([s.position for s in slices], float)
+    proj = pos @ normal
     tilt = geometry.tilt_degrees(pos, normal)
     notes = [note] if note else []
     desheared = tilt > params.max_gantry_tilt_deg
@@ -212,13 +213,11 @@ def _checked(
     if n == 1:  # only reachable with clean.min_slices = 1: no gaps to judge, a nominal 1 mm step
         spacing = geometry.SpacingVerdict(1.0, "", "")
     else:
-        spacing = geometry.check_spacing(
-            pos @ normal, params.spacing_tolerance_mm, params.spacing_tolerance_fraction
-        )
+        spacing = geometry.check_spacing(proj, params.spacing_tolerance_mm, params.spacing_tolerance_fraction)
     resample = None
     if spacing.reason == "SPACING_NONUNIFORM" and params.irregular_spacing == "resample":
-        gaps = np.diff(pos @ normal)
-        step, resample = geometry.uniform_grid(pos @ normal)
+        gaps = np.diff(proj)
+        step, resample = geometry.uniform_grid(proj)
         spacing = geometry.SpacingVerdict(step, "", "")
         notes.append(
             f"resampled: slice gaps of {gaps.min():.3g} to {gaps.max():.3g} mm equalised to {step:.3g} mm "

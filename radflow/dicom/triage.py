@@ -17,7 +17,7 @@ from radflow.dicom.geometry import orientation_ok
 from radflow.dicom.header import HeaderLike, HeaderView, read_header
 from radflow.dicom.instances import Instance, frame_slices, image_type, mosaic_slices
 from radflow.dicom.mosaic import mosaic_layout
-from radflow.dicom.scan import UNLISTED_FOLDER
+from radflow.dicom.scan import BAD_NAME, CANNOT_OPEN, UNLISTED_FOLDER
 from radflow.dicom.scan_sniff import GZIP_MESSAGE
 from radflow.dicom.stored import PixelRecipe, pixel_recipe
 
@@ -88,13 +88,13 @@ def _not_dicom(error: str) -> Verdict:
             "UNREADABLE",
             "The folder could not be listed, so its files were not scanned; make it readable, re-run ingest.",
         )
-    if error.startswith("cannot open the file"):
+    if error.startswith(CANNOT_OPEN):
         reason = error.partition(": ")[2] or "an OS error"
         return Verdict(
             "UNREADABLE",
             f"The file could not be opened ({reason}); fix its permissions or link and re-run ingest.",
         )
-    if error.startswith("the file name is not valid UTF-8"):
+    if error == BAD_NAME:
         return Verdict("UNREADABLE", "The file name is not valid UTF-8; rename the file and re-run ingest.")
     if error == GZIP_MESSAGE:
         return Verdict("NOT_DICOM", "The file is gzip-compressed; gunzip it to ingest the DICOM inside.")
