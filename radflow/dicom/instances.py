@@ -40,7 +40,7 @@ class Slice:
     orientation: tuple[float, ...] | None
     pixel_spacing: tuple[float, float] | None
     instance_number: int | None
-    split_key: tuple[str, ...]  # echo, magnitude/phase, temporal/stack indices: one stack each
+    split_key: tuple[str, ...]  # echo, magnitude/phase, temporal/stack, diffusion: one stack each
     time_key: tuple[float, ...]  # orders repeated positions into time points
 
 
@@ -113,6 +113,7 @@ def _classic_slice(ds: HeaderLike, row: int) -> Slice:
             str(_int(ds.get("EchoNumbers")) or ""),
             _mr_type(image_type(ds)),
             str(_int(ds.get("TemporalPositionIdentifier")) or ""),
+            *_diffusion(ds),
         )
         if is_mr
         else ()
@@ -134,6 +135,27 @@ def _classic_slice(ds: HeaderLike, row: int) -> Slice:
         instance_number=_int(ds.get("InstanceNumber")),
         split_key=split,
         time_key=time,
+    )
+
+
+def _diffusion(ds: HeaderLike | Dataset | None) -> tuple[str, str]:
+    """b-value and gradient direction (standard attributes): each diffusion weighting is its own stack.
+
+    A DWI series repeats every position once per weighting; splitting by weighting keeps a b = 0
+    volume apart from the b = 1000 ones even where no timing tag tells them apart. Vendors' private
+    b-value tags are not read: such series still split into volumes by time point.
+    """
+    if ds is None:
+        return "", ""
+    b = _float(ds.get("DiffusionBValue"), default=float("nan"))
+    direction = ds.get("DiffusionGradientOrientation")
+    if direction is None:  # enhanced MR nests it one sequence deeper
+        items = ds.get("DiffusionGradientDirectionSequence")
+        direction = items[0].get("DiffusionGradientOrientation") if items else None
+    vector = to_floats(direction, 3) if direction is not None else None
+    return (
+        "" if b != b else f"b{b:g}",
+        "" if vector is None or not any(vector) else "g" + ",".join(f"{v:.3f}" for v in vector),
     )
 
 
@@ -166,6 +188,7 @@ def _enhanced_slice(
         MR_TYPES.get(component, component) or _mr_type(types),
         str(content.get("StackID", "")) if content is not None else "",
         str(int(temporal)) if temporal >= 0 else "",
+        *_diffusion(_group(item, shared, "MRDiffusionSequence")),
     )
     return Slice(
         row=row,

@@ -1,9 +1,10 @@
 """Series assembly: split files into stacks before judging them, then sort and check each stack.
 
-One SeriesInstanceUID can hold several stacks (echoes, magnitude/phase, orientations, time points),
-so stacks are split first by every attribute that must be constant, and only then sorted along the
-slice normal (never by InstanceNumber) and checked: repeated positions, slice count, tilt, spacing.
-The result is a `Plan` per output series: sorted slices plus geometry, ready to decode.
+One SeriesInstanceUID can hold several stacks (echoes, magnitude/phase, diffusion weightings,
+orientations, time points), so stacks are split first by every attribute that must be constant, and
+only then sorted along the slice normal (never by InstanceNumber) and checked: repeated positions,
+slice count, tilt, spacing. The result is a `Plan` per output series: sorted slices plus geometry,
+ready to decode.
 """
 
 from __future__ import annotations

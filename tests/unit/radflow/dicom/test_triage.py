@@ -177,6 +177,25 @@ def test_enhanced_multiframe_geometry_comes_from_per_frame_groups() -> None:
     assert [s.frame for s in slices] == [0, 1, 2]
 
 
+def test_enhanced_mr_diffusion_weightings_split_into_stacks() -> None:
+    """b-value and gradient direction from MRDiffusionSequence (nested direction) key the stack."""
+    ds = header(NumberOfFrames=3, Modality="MR")
+    frames = []
+    for b, direction in ((0.0, None), (1000.0, [1.0, 0.0, 0.0]), (1000.0, [0.0, 0.6, 0.8])):
+        diffusion = Dataset()
+        diffusion.DiffusionBValue = b
+        if direction is not None:
+            gradient = Dataset()
+            gradient.DiffusionGradientOrientation = direction
+            diffusion.DiffusionGradientDirectionSequence = [gradient]
+        item = Dataset()
+        item.MRDiffusionSequence = [diffusion]
+        frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    keys = [s.split_key[-2:] for s in frame_slices(ds, 0)]
+    assert keys == [("b0", ""), ("b1000", "g1.000,0.000,0.000"), ("b1000", "g0.000,0.600,0.800")]
+
+
 def test_inspect_file_reads_a_header_and_flags_unreadable(tmp_path: Path) -> None:
     ds = header(SOPInstanceUID="1.2.3.4", StudyInstanceUID="1.2", SeriesInstanceUID="1.2.3", SeriesNumber=1)
     ds.file_meta = FileMetaDataset()
