@@ -51,10 +51,13 @@ class TrainResult:
     best_val_auc: float
     resumed_from: int
     seconds: float
+    out_of_time: bool = False  # train.max_minutes ended at least one network's training early
 
     def describe(self) -> str:
         """One line for people."""
         resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
+        if self.out_of_time:
+            resumed += " (stopped early by train.max_minutes)"
         where = self.device if self.processes == 1 else f"{self.processes} {self.device} processes (DDP)"
         return (
             f"train: {self.n_train} train / {self.n_val} val samples on {where}, "
@@ -114,10 +117,10 @@ def _run(
     else:
         torch.backends.cudnn.benchmark = True
     config, data = load_training_data(clean_dir, split_path, params)
-    results = [
-        _fit_member(m, params, config, data, device, checkpoints, reports, ranks)
-        for m in range(params.ensemble)
-    ]
+    results: list[FitResult] = []
+    for member in range(params.ensemble):
+        budget = _share(params, results)
+        results.append(_fit_member(member, params, config, data, device, checkpoints, reports, ranks, budget))
     state, val_auc = _combine(results, config, data, device) if ranks.main else ({}, float("nan"))
     lineage = {
         "seed": params.seed,
@@ -128,6 +131,9 @@ def _run(
         "best_val_auc": val_auc,
         "n_train": len(data.train_labels),
         "n_val": len(data.val_labels),
+        "max_minutes": params.max_minutes,
+        "train_seconds": round(sum(r.seconds for r in results), 1),
+        "out_of_time": [r.out_of_time for r in results] if len(results) > 1 else results[0].out_of_time,
     }
     model_path = out_dir / "model.pt"
     if ranks.main:
@@ -144,7 +150,16 @@ def _run(
         val_auc,
         results[0].resumed_from,
         time.perf_counter() - started,
+        any(r.out_of_time for r in results),
     )
+
+
+def _share(params: TrainParams, done: list[FitResult]) -> float | None:
+    """The next network's time budget: an equal share of what train.max_minutes leaves (None: no limit)."""
+    if params.max_minutes is None:
+        return None
+    left = params.max_minutes * 60 - sum(r.seconds for r in done)
+    return max(0.0, left) / (params.ensemble - len(done))
 
 
 def _fit_member(
@@ -156,6 +171,7 @@ def _fit_member(
     checkpoints: Path,
     reports: Path,
     ranks: Ranks = SINGLE,
+    budget_s: float | None = None,
 ) -> FitResult:
     """Train ensemble member `member` from seed params.seed + member, with its own checkpoint and history."""
     member_params = params.model_copy(update={"seed": params.seed + member})
@@ -173,6 +189,7 @@ def _fit_member(
         lambda h: write_history(h, history),
         ranks,
         (member + 1, params.ensemble),
+        budget_s,
     )
     if ranks.main:
         write_history(result.history, history)

@@ -99,6 +99,16 @@ class TrainParams(Section):
     tta_flip: bool = Field(
         default=False, description="Average predictions over the augmentation flips at evaluation."
     )
+    max_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Wall-clock limit on training's epochs, all ensemble networks together (each gets an equal "
+            "share of what is left): an epoch that would end past it is not started and the best "
+            "weights so far are kept. Where it stops depends on the machine's speed; raising it "
+            "continues a stopped run from its checkpoint. null: no limit."
+        ),
+    )
     augment: AugmentParams = AugmentParams()
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

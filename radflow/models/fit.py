@@ -56,6 +56,8 @@ class FitResult:
     best_auc: float
     epochs_run: int
     resumed_from: int = 0
+    seconds: float = 0.0  # time spent in epochs, restarts included (what train.max_minutes limits)
+    out_of_time: bool = False  # stopped because another epoch would have passed its time budget
 
 
 @dataclass
@@ -76,6 +78,8 @@ class _Run:
     best_epoch: int = 0
     wait: int = 0
     finished: bool = False
+    seconds: float = 0.0  # rank 0's time in epochs (training and validation), summed over restarts
+    out_of_time: bool = False
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -90,19 +94,26 @@ def fit(
     on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
     ranks: Ranks = SINGLE,
     network: tuple[int, int] = (1, 1),
+    budget_s: float | None = None,
 ) -> FitResult:
     """Train (or resume) until params.epochs or early stopping; checkpoint atomically after each epoch.
 
     With several `ranks` (DDP), call it in every process: rank 0 validates and writes the checkpoint
     and calls `on_epoch`; every rank returns the same result. Without a terminal for the progress
     bar (a log, the Prefect UI), each epoch is one log line; `network` (k of n in an ensemble) is
-    named in it.
+    named in it. `budget_s` (this network's share of train.max_minutes) stops training before an
+    epoch that would end past it, after at least one epoch; a run it stopped continues when resumed
+    with more time.
     """
     torch.manual_seed(params.seed)
     run = _new_run(params, config, data, device, ranks)
     saved = load_checkpoint(checkpoint, fingerprint) if params.resume else None
     if saved is not None:
         _restore(run, saved)
+        if run.out_of_time and not _over_budget(run, budget_s):  # more time now: carry on
+            run.finished = run.out_of_time = False
+        elif not run.finished and _over_budget(run, budget_s):
+            run.finished = run.out_of_time = True
     resumed_from = run.epoch
     steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     loss_fn = make_loss(params, data.train_labels).to(device)
@@ -116,10 +127,18 @@ def fit(
     )
     started = time.monotonic()
     while not run.finished:
+        epoch_started = time.monotonic()
         train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
         scores = _validate(_kept(run), config, data, device) if ranks.main else (0.0, 0.0)
-        val_loss, val_auc = distributed.broadcast(list(scores), ranks)  # one verdict for every rank
+        spent = time.monotonic() - epoch_started
+        # one verdict for every rank: rank 0's scores, and its clock for the time budget
+        val_loss, val_auc, spent = distributed.broadcast([*scores, spent], ranks)
+        run.seconds += spent
         _end_epoch(run, params, train_loss, val_loss, val_auc)
+        if not run.finished and _over_budget(run, budget_s):
+            run.finished = run.out_of_time = True
+            if ranks.main:
+                log.warning(_out_of_time_line(run, params, network, budget_s))
         bar.set_postfix(epoch=run.epoch, val_auc=f"{val_auc:.4f}", best=f"{run.best_auc:.4f}")
         streams = distributed.all_gather(_rank_streams(run), ranks) if ranks.world > 1 else None
         if ranks.main:
@@ -127,22 +146,62 @@ def fit(
             if on_epoch is not None:
                 on_epoch(run.history)
             if bar.disable:
-                log.info(_epoch_line(run, params, network, time.monotonic() - started, resumed_from))
+                log.info(
+                    _epoch_line(run, params, network, time.monotonic() - started, resumed_from, budget_s)
+                )
     bar.close()
+    best_epoch, best_auc = run.best_epoch, run.best_auc
     if params.select == "last":  # the weights are the last epoch's: report that epoch's figures
-        last = run.history[-1]
-        return FitResult(run.best_state, run.history, run.epoch, last["val_auc"], run.epoch, resumed_from)
-    return FitResult(run.best_state, run.history, run.best_epoch, run.best_auc, run.epoch, resumed_from)
+        best_epoch, best_auc = run.epoch, run.history[-1]["val_auc"]
+    return FitResult(
+        run.best_state,
+        run.history,
+        best_epoch,
+        best_auc,
+        run.epoch,
+        resumed_from,
+        run.seconds,
+        run.out_of_time,
+    )
+
+
+def _over_budget(run: _Run, budget_s: float | None) -> bool:
+    """Whether one more epoch, as long as this network's mean epoch so far, would end past the budget."""
+    if budget_s is None or run.epoch == 0:
+        return False
+    return run.seconds + run.seconds / run.epoch > budget_s
+
+
+def _out_of_time_line(
+    run: _Run, params: TrainParams, network: tuple[int, int], budget_s: float | None
+) -> str:
+    """The warning when train.max_minutes ends training early."""
+    which = f"network {network[0]} of {network[1]}" if network[1] > 1 else "training"
+    share = " (this network's share)" if network[1] > 1 else ""
+    return (
+        f"train: {which} stops after epoch {run.epoch} of {params.epochs}: another epoch "
+        f"(~{run.seconds / run.epoch:.0f} s) would pass the {budget_s:.0f} s{share} of train.max_minutes = "
+        f"{params.max_minutes:g}; the best weights so far (epoch {run.best_epoch}) are kept. Raise "
+        f"train.max_minutes to continue from the checkpoint."
+    )
 
 
 def _epoch_line(
-    run: _Run, params: TrainParams, network: tuple[int, int], seconds: float, resumed_from: int
+    run: _Run,
+    params: TrainParams,
+    network: tuple[int, int],
+    seconds: float,
+    resumed_from: int,
+    budget_s: float | None = None,
 ) -> str:
     """One epoch for a log: 'train: epoch 4/20 done: ...' (flows/artifacts.py reads the counts)."""
     last = run.history[-1]
     of = f" (network {network[0]} of {network[1]})" if network[1] > 1 else ""
     per_epoch = seconds / max(1, run.epoch - resumed_from)
-    left = "stopping" if run.finished else f"at most {per_epoch * (params.epochs - run.epoch):.0f} s left"
+    left_s = per_epoch * (params.epochs - run.epoch)
+    if budget_s is not None:
+        left_s = min(left_s, max(0.0, budget_s - run.seconds))
+    left = "stopping" if run.finished else f"at most {left_s:.0f} s left"
     return (
         f"train: epoch {run.epoch}/{params.epochs}{of} done: train loss {last['train_loss']:.4f}, "
         f"val loss {last['val_loss']:.4f}, val AUC {last['val_auc']:.4f} (best {run.best_auc:.4f} at "
@@ -287,7 +346,10 @@ def _state(run: _Run, fingerprint: str, streams: list[dict[str, Any]] | None = N
         "generator": run.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "counters": {k: getattr(run, k) for k in ("epoch", "best_auc", "best_epoch", "wait", "finished")},
+        "counters": {
+            k: getattr(run, k)
+            for k in ("epoch", "best_auc", "best_epoch", "wait", "finished", "seconds", "out_of_time")
+        },
         "best_state": run.best_state,
         "history": run.history,
         "rank_streams": streams,

@@ -253,3 +253,48 @@ def test_ema_keeps_the_moving_average_of_the_weights(tmp_path: Path) -> None:
     train_images, _, _ = load_split_arrays(clean, split, config, "train")
     steps = len(batches(torch.arange(len(train_images)), 4))
     assert int(last["ema"]["n_averaged"]) == 3 * steps  # updated after every optimiser step
+
+
+def test_max_minutes_stops_before_an_epoch_that_would_overrun_and_more_time_continues(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A budget too small for a second epoch: one epoch per network, the best kept, the stop recorded.
+
+    Raised (here: removed), the same checkpoints resume and end exactly as a run that never had a limit.
+    """
+    clean, split = _split(tmp_path, patients=24, studies_per_patient=1, size=8, seed=4)
+    base = {"modalities": ["CR"], "spatial_size": [8, 8], "width": 4, "batch_size": 4, "epochs": 3}
+    base |= {"ensemble": 2, "patience": 3, "learning_rate": 0.02, "device": "cpu"}
+
+    def train(name: str, **extra: object) -> tuple[object, pd.DataFrame, dict[str, object]]:
+        result = run(
+            TrainParams(**base, **extra),
+            clean,
+            split,
+            tmp_path / name,
+            tmp_path / f"{name}_ck",
+            tmp_path / f"{name}_r",
+        )  # type: ignore[arg-type]
+        saved = torch.load(result.model_path, weights_only=True)
+        histories = pd.concat(
+            pd.read_csv(tmp_path / f"{name}_r" / f"history{m}.csv") for m in ("", "_member1")
+        )
+        return result, histories, {**saved["lineage"], "state": saved["state_dict"]}
+
+    caplog.set_level(logging.WARNING, logger="radflow.models.fit")
+    short, short_history, short_lineage = train("budget", max_minutes=1e-9)
+    assert short.out_of_time and short.epochs_run == 1  # type: ignore[attr-defined]
+    assert short_history["epoch"].tolist() == [1, 1]  # the second network still gets its epoch
+    assert short_lineage["out_of_time"] == [True, True] and short_lineage["max_minutes"] == 1e-9
+    warnings = [r.getMessage() for r in caplog.records if "max_minutes" in r.getMessage()]
+    assert len(warnings) == 2 and "network 2 of 2 stops after epoch 1 of 3" in warnings[1]
+
+    # the budget is not in the checkpoint's fingerprint: lifting it resumes both networks
+    resumed, resumed_history, resumed_lineage = train("budget")
+    assert resumed.resumed_from == 1 and not resumed.out_of_time  # type: ignore[attr-defined]
+    assert resumed_lineage["out_of_time"] == [False, False]
+    never, never_history, never_lineage = train("unlimited")
+    pd.testing.assert_frame_equal(resumed_history, never_history)
+    assert resumed_history["epoch"].tolist() == [1, 2, 3, 1, 2, 3]
+    state, reference = resumed_lineage["state"], never_lineage["state"]
+    assert all(torch.equal(state[k], reference[k]) for k in reference)  # type: ignore[index, union-attr]
