@@ -132,7 +132,6 @@ def _run(
         "n_train": len(data.train_labels),
         "n_val": len(data.val_labels),
         "max_minutes": params.max_minutes,
-        "train_seconds": round(sum(r.seconds for r in results), 1),
         "out_of_time": [r.out_of_time for r in results] if len(results) > 1 else results[0].out_of_time,
     }
     model_path = out_dir / "model.pt"
