@@ -16,6 +16,7 @@ FIELD_KEYS = {
     "train_epochs": "train.epochs",
     "train_learning_rate": "train.learning_rate",
     "train_network": "train.network",
+    "train_max_minutes": "train.max_minutes",
     "ingest_source": "ingest.source",
     "split_strategy": "split.strategy",
     "register_promote": "register.promote",
@@ -33,6 +34,11 @@ class RetrainParameters(BaseModel):
     )
     # Names, not Literals: params.yaml's own models decide what is valid, in one place.
     train_network: str | None = Field(default=None, description="train.network, e.g. small_cnn or resnet18.")
+    train_max_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="train.max_minutes: stop training (keeping the best weights) before this many minutes.",
+    )
     ingest_source: str | None = Field(default=None, description="ingest.source (DICOM folder) for this run.")
     split_strategy: str | None = Field(default=None, description="split.strategy: grouped or predefined.")
     register_promote: str | None = Field(

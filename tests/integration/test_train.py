@@ -293,7 +293,7 @@ def test_max_minutes_stops_before_an_epoch_that_would_overrun_and_more_time_cont
     resumed, resumed_history, resumed_lineage = train("budget")
     assert resumed.resumed_from == 1 and not resumed.out_of_time  # type: ignore[attr-defined]
     assert resumed_lineage["out_of_time"] == [False, False]
-    never, never_history, never_lineage = train("unlimited")
+    _, never_history, never_lineage = train("unlimited")
     pd.testing.assert_frame_equal(resumed_history, never_history)
     assert resumed_history["epoch"].tolist() == [1, 2, 3, 1, 2, 3]
     state, reference = resumed_lineage["state"], never_lineage["state"]

@@ -14,7 +14,14 @@ def test_the_nightly_deployment_has_a_schedule_and_a_parameter_form(tmp_path: Pa
     assert deployment.parameters == {"project": str(tmp_path.resolve())}
     schema = deployment._parameter_openapi_schema.model_dump()
     form = schema["definitions"]["RetrainParameters"]["properties"]
-    assert {"train_epochs", "train_learning_rate", "train_network", "set", "force"} <= set(form)
+    assert {
+        "train_epochs",
+        "train_learning_rate",
+        "train_network",
+        "train_max_minutes",
+        "set",
+        "force",
+    } <= set(form)
     assert form["train_epochs"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
 
 
