@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_partial
+from pydicom.filereader import read_dataset, read_partial
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from radflow.dicom import deid, paths
 from radflow.dicom.scan_sniff import sniff
@@ -26,6 +27,7 @@ from radflow.dicom.scan_sniff import sniff
 __all__ = ["COLUMNS", "DICOMDIR_SOP_CLASS", "Header", "KeyMaker", "read_header", "unreadable_file"]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # a DICOMDIR has no SOPClassUID, only this in its meta
+_TRANSFER_SYNTAX = 0x00020010
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel Data, Float, Double Float
 UNDEFINED_LENGTH = 0xFFFFFFFF
 # The only tags the manifest needs: pydicom still walks every element (to find Pixel Data) but
@@ -115,20 +117,25 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
         kind = sniff(fp.read(132))
         if kind not in ("dicom", "raw"):
             return _row(rel, size, mtime_ns, False, kind)
-        fp.seek(0)
         pixel_lengths: list[int] = []
-        try:
-            tags = MANIFEST_TAGS if keys.path_digests is None else REDACTION_TAGS
-            ds = read_partial(fp, _stop_at_pixels(pixel_lengths), force=True, specific_tags=tags)
-        except Exception as err:  # a parse failure is a disposition, never a crash
-            return _row(rel, size, mtime_ns, kind == "dicom", _parse_error(err))
+        tags = MANIFEST_TAGS if keys.path_digests is None else REDACTION_TAGS
+        read = _read_part10(fp, pixel_lengths, tags) if kind == "dicom" else None
+        if read is None:
+            fp.seek(0)
+            pixel_lengths.clear()
+            try:
+                full = read_partial(fp, _stop_at_pixels(pixel_lengths), force=True, specific_tags=tags)
+            except Exception as err:  # a parse failure is a disposition, never a crash
+                return _row(rel, size, mtime_ns, kind == "dicom", _parse_error(err))
+            read = _Read(full, full.file_meta, full.preamble is not None)
+        ds = read.ds
         end = fp.tell()
     if kind == "raw" and not any(t in ds for t in EVIDENCE_TAGS):
         return _row(rel, size, mtime_ns, False, "not DICOM: no 'DICM' prefix and no DICOM header found")
     text, failure = _texts_or_failure(ds)
     if keys.path_digests is not None and failure is None:
         keys.note_identifiers(text)  # a truncated header's identifiers may still name its folder
-    problem = "" if pixel_lengths else _incomplete(ds, size, end)
+    problem = "" if pixel_lengths else _incomplete(ds, _meta_end(read), size, end)
     if problem:
         return _row(rel, size, mtime_ns, True, problem)
     # An empty Pixel Data element (length 0) holds no image; undefined length means encapsulated frames.
@@ -136,9 +143,54 @@ def read_header(path: str | Path, rel: str, size: int, mtime_ns: int, keys: KeyM
     if failure is not None:
         return _row(rel, size, mtime_ns, True, _parse_error(failure))
     try:
-        return _header(ds, text, rel, size, mtime_ns, has_pixels, keys)
+        return _header(ds, read.meta, text, rel, size, mtime_ns, has_pixels, keys)
     except Exception as err:
         return _row(rel, size, mtime_ns, True, _parse_error(err))
+
+
+class _Read(NamedTuple):
+    """A parsed header: the dataset up to its pixels, its file meta, and whether it had a preamble."""
+
+    ds: Dataset
+    meta: Dataset
+    preamble: bool
+
+
+def _not_meta(tag: int, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _read_part10(fp: io.BufferedReader, pixel_lengths: list[int], tags: list[BaseTag | int]) -> _Read | None:
+    """A Part 10 file in a plain little-endian syntax read as `read_partial` would, or None to use it.
+
+    `read_partial` reads the same file meta and dataset through the same `read_dataset`, then spends
+    a quarter of the scan's read time validating the meta, probing for a command set and building a
+    FileDataset that nothing here uses. Anything else — a meta without a transfer syntax, big endian,
+    deflate, private syntaxes, a command set, nothing after the meta, any parse error — is left to
+    `read_partial`, so what a file's row says never depends on which path read it. `fp` is just past
+    the 'DICM' prefix.
+    """
+    try:
+        meta = read_dataset(fp, False, True, stop_when=_not_meta)
+        elem = meta._dict.get(_TRANSFER_SYNTAX)  # type: ignore[call-overload]  # an int is a tag here
+        if not isinstance(elem, RawDataElement) or elem.VR != "UI" or not isinstance(elem.value, bytes):
+            return None
+        uid = UID(elem.value.decode("ascii").rstrip(" \0"))
+        # is_transfer_syntax raises for a private UID: that, too, goes to read_partial
+        if not uid.is_transfer_syntax or not uid.is_little_endian or uid == DeflatedExplicitVRLittleEndian:
+            return None
+        start = fp.tell()
+        group = fp.read(2)
+        if group in (b"", b"\x00\x00"):  # nothing after the meta, or a command set (group 0000)
+            return None
+        fp.seek(start)
+        ds = read_dataset(
+            fp, uid.is_implicit_VR, True, stop_when=_stop_at_pixels(pixel_lengths), specific_tags=tags
+        )
+    except Exception:  # read_partial reads it again and names the failure as it always has
+        return None
+    ds.set_original_encoding(uid.is_implicit_VR, True, ds.original_character_set)  # as read_partial
+    return _Read(ds, meta, True)
 
 
 def _unnamed(path: str | Path) -> io.BufferedReader:
@@ -177,9 +229,8 @@ def _stop_at_pixels(lengths: list[int]) -> Callable[[BaseTag, str | None, int], 
     return stop
 
 
-def _incomplete(ds: Dataset, size: int, end: int) -> str:
+def _incomplete(ds: Dataset, meta_end: int | None, size: int, end: int) -> str:
     """Why a dataset read to its end is not whole ('' when it is); pydicom stops silently at EOF."""
-    meta_end = _meta_end(ds)
     if meta_end is not None and end <= meta_end:
         return "DICOM file holds no data elements after its file meta (truncated or empty)"
     elements = ds._dict
@@ -195,11 +246,11 @@ def _incomplete(ds: Dataset, size: int, end: int) -> str:
     return ""
 
 
-def _meta_end(ds: Dataset) -> int | None:
+def _meta_end(read: _Read) -> int | None:
     """Byte offset where the dataset starts after a preamble and file meta, if the meta says."""
     try:
-        length = ds.file_meta.get("FileMetaInformationGroupLength")
-        return 132 + 12 + int(length) if length is not None and ds.preamble is not None else None
+        length = read.meta.get("FileMetaInformationGroupLength")
+        return 132 + 12 + int(length) if length is not None and read.preamble else None
     except (TypeError, ValueError):
         return None
 
@@ -259,9 +310,16 @@ class KeyMaker:
 
 
 def _header(
-    ds: Dataset, text: dict[int, str], rel: str, size: int, mtime_ns: int, has_pixels: bool, keys: KeyMaker
+    ds: Dataset,
+    meta: Dataset,
+    text: dict[int, str],
+    rel: str,
+    size: int,
+    mtime_ns: int,
+    has_pixels: bool,
+    keys: KeyMaker,
 ) -> Header:
-    meta, get = ds.file_meta, text.get
+    get = text.get
     study_uid = get(0x0020000D, "")
     return Header(
         rel,

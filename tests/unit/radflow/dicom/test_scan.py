@@ -314,3 +314,75 @@ def test_quiet_pydicom_restores_settings() -> None:
         assert config.settings.reading_validation_mode == config.IGNORE
         warnings.warn("quoted header value Doe^Jane", UserWarning, stacklevel=1)  # swallowed
     assert (config.settings.reading_validation_mode, logging.getLogger("pydicom").level) == before
+
+
+def _odd_part10_files(folder: Path) -> list[Path]:
+    """Part 10 files the fast header path must read exactly as read_partial does, or leave to it."""
+    files = [write(folder / f"ts_{i}.dcm", ct_dataset(ts)) for i, ts in enumerate(TS_ALL)]
+    latin = ct_dataset()
+    latin.SpecificCharacterSet, latin.PatientID = "ISO_IR 100", "Müller-4711"
+    files.append(write(folder / "latin1.dcm", latin))
+    files.append(write(folder / "no_pixels.dcm", ct_dataset(pixels=False)))
+    good = files[0].read_bytes()
+    for size in (140, 200, 330, 400, 600):
+        (folder / f"cut_{size}.dcm").write_bytes(good[:size])
+        files.append(folder / f"cut_{size}.dcm")
+    meta_end = 132 + 12 + int.from_bytes(good[140:144], "little")
+    # a command set (group 0000, implicit VR) between the meta and the dataset
+    command = b"\x00\x00\x00\x01\x02\x00\x00\x00\x30\x00"
+    (folder / "command.dcm").write_bytes(good[:meta_end] + command + good[meta_end:])
+    no_ts = ct_dataset()
+    del no_ts.file_meta.TransferSyntaxUID
+    files += [
+        folder / "command.dcm",
+        write(folder / "no_ts.dcm", no_ts, implicit_vr=False, little_endian=True),
+    ]
+    private = ct_dataset()
+    private.file_meta.TransferSyntaxUID = uid.UID("1.2.826.0.1.3680043.8.498.99")  # a private syntax
+    files.append(write(folder / "private_ts.dcm", private, implicit_vr=False, little_endian=True))
+    return files
+
+
+TS_ALL = [
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.ExplicitVRBigEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.JPEGBaseline8Bit,
+    uid.RLELossless,
+]
+
+
+def test_fast_part10_path_gives_read_partials_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scan._read_part10 skips read_partial's FileDataset; every row must be what read_partial gives."""
+    from radflow.dicom import scan as scan_module
+
+    files = _odd_part10_files(tmp_path)
+    fast, current, taken = scan_module._read_part10, [""], set[str]()
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        read = fast(*args)
+        if read is not None:
+            taken.add(current[0])
+        return read
+
+    def rows() -> list[Header]:
+        keys, out = KeyMaker(KEY, collect_path_ids=True), []
+        with quiet_pydicom():
+            for p in files:
+                current[0] = p.name
+                out.append(read_header(p, p.name, p.stat().st_size, p.stat().st_mtime_ns, keys))
+        return out
+
+    monkeypatch.setattr(scan_module, "_read_part10", counted)
+    with_fast = rows()
+    monkeypatch.setattr(scan_module, "_read_part10", lambda *args: None)
+    assert rows() == with_fast
+    # plain little-endian files took the fast path, truncated ones too (read_dataset stops at the end)
+    assert taken == {"ts_0.dcm", "ts_1.dcm", "ts_4.dcm", "ts_5.dcm", "latin1.dcm", "no_pixels.dcm"} | {
+        "cut_330.dcm",
+        "cut_400.dcm",
+        "cut_600.dcm",
+    }
+    errors = {h.path: h.read_error for h in with_fast}
+    assert errors["cut_400.dcm"].startswith("DICOM header is truncated") and errors["ts_0.dcm"] == ""
