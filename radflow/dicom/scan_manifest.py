@@ -39,7 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST, SOURCE, REDACTION = "manifest.parquet", "source.json", "redaction.json"
-SCAN_VERSION = 2  # bump when a column's meaning changes: older manifests are then re-scanned whole
+SCAN_VERSION = 3  # bump when a column's meaning changes: older manifests are then re-scanned whole
 _TYPES = {
     "size": pa.int64(),
     "mtime_ns": pa.int64(),
@@ -102,14 +102,15 @@ def reusable(
     """
     if previous is None or previous.num_rows == 0:
         return None, list(files)
-    names, sizes, mtimes = (previous.column(c).to_pylist() for c in (by, "size", "mtime_ns"))
-    known = dict(zip(names, zip(sizes, mtimes, strict=True), strict=True))
-    todo = [f for f in files if known.get(f.path) != (f.size, f.mtime_ns)]
+    # (name, size, mtime_ns) triples: a FileStat is such a tuple, so sets match them without lookups
+    rows = list(zip(*(previous.column(c).to_pylist() for c in (by, "size", "mtime_ns")), strict=True))
+    known = set(rows)
+    todo = [f for f in files if f not in known]
     if len(todo) == len(files):
         return None, todo
-    current = {f.path: (f.size, f.mtime_ns) for f in files}
+    current = set(files)
     # One flag per previous row, in its order: deleted and changed files drop out.
-    keep = [current.get(n) == (s, m) for n, s, m in zip(names, sizes, mtimes, strict=True)]
+    keep = [row in current for row in rows]
     return previous.filter(pa.array(keep, pa.bool_())), todo
 
 
