@@ -6,7 +6,8 @@ number, short UIDs) into a keyed digest of its normalised text; raw values never
 process. A path is then split into alphanumeric tokens, and every run of tokens whose normalised
 text has a known digest becomes `id-<8 hex>`; so does every UID-like run of more than MAX_WINDOW
 dotted numbers, known or not, which spares a digest per instance UID and keeps redaction.json
-to the shared identifiers. Without the key nobody can test a guessed name
+to the shared identifiers, and every calendar date, known or not (YYYYMMDD, glued to letters too,
+or written out with separators). Without the key nobody can test a guessed name
 against the digests or the redacted path. A redacted path need not name one file (two folders
 may redact alike), so each manifest row also carries `path_key`, a keyed digest of its real path:
 clean and `radflow locate` find a row's file by it, and incremental ingest matches walked files to
@@ -21,6 +22,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import NamedTuple
 
@@ -147,6 +149,7 @@ class _Tokens(NamedTuple):
     texts: list[str]  # normalised; a window's text is the concatenation of its tokens'
     free: list[int]  # from token i, windows may reach up to (not including) this token
     runs: list[tuple[int, int]]  # the long dotted run (a UID) token i is in, else (i, i)
+    dates: list[int]  # tokens in the calendar date (or date and time) starting at token i, else 0
 
 
 def _tokens(text: str) -> _Tokens:
@@ -162,6 +165,7 @@ def _tokens(text: str) -> _Tokens:
             if i - start > MAX_WINDOW:
                 runs[start:i] = [(start, i)] * (i - start)
             start = i
+    dates = _dates(text, found, digits)
     free, limit = [0] * len(found), len(found)
     for i in range(len(found) - 1, -1, -1):
         if _REDACTED.fullmatch(found[i].group()):  # an id-token never joins a window
@@ -169,7 +173,58 @@ def _tokens(text: str) -> _Tokens:
         elif runs[i][1] > runs[i][0] and i == runs[i][0]:
             limit = i  # a window from outside may not run into a UID
         free[i] = limit
-    return _Tokens(spans, texts, free, runs)
+    return _Tokens(spans, texts, free, runs, dates)
+
+
+_DATE_SEPARATORS = frozenset("-_. ")
+# YYYYMMDD, or with hhmm or hhmmss, between non-digits (letters may touch it)
+_GLUED_DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{6}(?:[0-9]{4}(?:[0-9]{2})?)?(?![0-9])")
+
+
+def _is_date(year: str, month: str, day: str) -> bool:
+    """Whether the digits name a day from 1900 to 2099 (PS3.15: every date is an identifier)."""
+    try:
+        return 1900 <= int(year) <= 2099 and bool(date(int(year), int(month), int(day)))
+    except ValueError:
+        return False
+
+
+def _canonical_date(texts: list[str]) -> str:
+    """YYYYMMDD of a date's tokens (YYYY-MM-DD or DD.MM.YYYY); a one-token date as it is."""
+    if len(texts) == 1:
+        return texts[0]
+    year, month, day = texts if len(texts[0]) == 4 else texts[::-1]
+    return f"{year}{int(month):02d}{int(day):02d}"
+
+
+def _dates(text: str, found: list[re.Match[str]], digits: list[bool]) -> list[int]:
+    """Per token, the width of the calendar date starting there (0 if none).
+
+    One token: YYYYMMDD, or a DICOM DT prefix of it (YYYYMMDDhhmm, YYYYMMDDhhmmss). Three tokens
+    joined by one separator repeated ('-', '_', '.', ' '): YYYY-MM-DD or DD.MM.YYYY. Dates are
+    redacted whether or not a header holds them: an export's folder may carry a scan or birth date
+    the de-identified files no longer do.
+    """
+    words = [m.group() for m in found]
+    out = [0] * len(found)
+    for i, word in enumerate(words):
+        if not digits[i]:
+            continue
+        if len(word) in (8, 12, 14) and _is_date(word[:4], word[4:6], word[6:8]):
+            out[i] = 1
+            continue
+        if i + 2 >= len(words) or not (digits[i + 1] and digits[i + 2]):
+            continue
+        first = text[found[i].end() : found[i + 1].start()]
+        second = text[found[i + 1].end() : found[i + 2].start()]
+        if first != second or first not in _DATE_SEPARATORS:
+            continue
+        a, b, c = word, words[i + 1], words[i + 2]
+        if (len(a) == 4 and len(b) <= 2 and len(c) <= 2 and _is_date(a, b, c)) or (
+            len(a) <= 2 and len(b) <= 2 and len(c) == 4 and _is_date(c, b, a)
+        ):
+            out[i] = 3
+    return out
 
 
 class Redactor:
@@ -206,9 +261,22 @@ class Redactor:
         tokens = _tokens(text)
         out, end = [], 0
         for i, width, digest in self._spans(tokens, 0, len(tokens.texts)):
-            out += [text[end : tokens.spans[i][0]], f"id-{digest[:8]}"]
+            out += [self._glued_dates(text[end : tokens.spans[i][0]]), f"id-{digest[:8]}"]
             end = tokens.spans[i + width - 1][1]
-        return "".join(out) + text[end:]
+        return "".join(out) + self._glued_dates(text[end:])
+
+    def _glued_dates(self, text: str) -> str:
+        """Dates glued to letters ('CT20150722', 'scan_20150722T1015'): redacted inside the token."""
+        if not any(c.isdigit() for c in text):
+            return text
+
+        def redact(m: re.Match[str]) -> str:
+            digits = m.group()
+            if not _is_date(digits[:4], digits[4:6], digits[6:8]):
+                return digits
+            return f"id-{self.digest(digits)[:8]}"
+
+        return _GLUED_DATE.sub(redact, text)
 
     def _spans(self, tokens: _Tokens, lo: int, hi: int) -> list[tuple[int, int, str]]:
         """Matched windows within tokens[lo:hi] as (start, width, digest), in order; the widest first.
@@ -238,7 +306,8 @@ class Redactor:
                 return 0, ""
             stop = min(stop, hi)
             return stop - start, self.digest("".join(tokens.texts[start:stop]))
-        for width in range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), 0, -1):
+        dated = tokens.dates[i] if tokens.dates[i] <= min(hi, tokens.free[i]) - i else 0
+        for width in range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), dated, -1):
             text = "".join(tokens.texts[i : i + width])
             if len(text) < MIN_LENGTH:
                 continue
@@ -247,6 +316,8 @@ class Redactor:
                 self._short[text] = digest
             if digest in self.digests:
                 return width, digest
+        if dated:  # a date, known or not; a written-out date is keyed as YYYYMMDD, as a header holds it
+            return dated, self.digest(_canonical_date(tokens.texts[i : i + dated]))
         return 0, ""
 
 

@@ -281,7 +281,15 @@ def _phi_named_export(cohort: Path, tmp_path: Path) -> tuple[Path, dict[str, str
     (src / "p001" / "study1").rename(src / "p001" / f"{day[:4]}-{day[4:6]}-{day[6:]}")
     folder = f"{header.PatientID}_{surname}_{given}"
     (src / "p001").rename(src / folder)
+    # Dates no header holds (the export's scan date), written out and glued to letters
+    other = sorted(p for p in src.iterdir() if p.is_dir() and p.name != folder)[0]
+    study = sorted(p for p in other.iterdir() if p.is_dir())[0]
+    series = sorted(p for p in study.iterdir() if p.is_dir())[0]
+    series.rename(series.with_name("11.06.1987"))
+    study.rename(study.with_name("CT19870611"))
     values = {
+        "19870611": "a date no header holds, glued in a folder name",
+        "11.06.1987": "a date no header holds, as a folder name",
         str(header.PatientID).lower(): "PatientID in a folder name",
         surname.lower(): "PatientName in a folder name",
         given.lower(): "PatientName in a folder name",

@@ -180,3 +180,24 @@ def test_plain_source_paths_are_the_paths_and_alike_redacted_paths_keep_apart(tm
     (ingest / "source.json").write_text("{}")
     with pytest.raises(InputError, match="root"):
         source_paths(ingest, KEY)
+
+
+def test_dates_are_redacted_whether_or_not_a_header_holds_them() -> None:
+    """An export's folder may carry a scan or birth date that the (de-identified) files no longer do."""
+    r = redactor([])
+    day = tag("20190304")
+    for shown, redacted in (
+        ("scan_2019-03-04/a.dcm", f"scan_{day}/a.dcm"),
+        ("04.03.2019/a.dcm", f"{day}/a.dcm"),
+        ("CT 2019 03 04/a.dcm", f"CT {day}/a.dcm"),
+        ("20190304/a.dcm", f"{day}/a.dcm"),
+        ("CT20190304/a.dcm", f"CT{day}/a.dcm"),  # glued to letters
+        ("20190304101500.dcm", f"{tag('20190304101500')}.dcm"),  # a DICOM date-time
+        ("2019_3_4/a.dcm", f"{day}/a.dcm"),  # every written form is keyed as YYYYMMDD
+    ):
+        assert r.redact(shown) == redacted, shown
+    for kept in ("1234-56-78/12345678", "2019-13-45/a", "v2.5.10/x", "series_0001/00000001", "IM20190399"):
+        assert r.redact(kept) == kept
+    assert redactor().redact("22.07.2015/x") == f"{tag('20150722')}/x"  # as the header's StudyDate
+    uid = "1.2.840.10008.5.1.4.1.1.2.20190304.1"
+    assert r.redact(f"{uid}/x") == f"{tag(uid.replace('.', ''))}/x"  # the UID rule, whole
