@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-__all__ = ["HeaderLike", "HeaderView", "read_header"]
+__all__ = ["HeaderLike", "HeaderView", "read_header", "read_plain_meta"]
 
 _TEXT = frozenset({"CS", "UI", "TM", "DA", "AS"})  # ASCII by definition: no character set to apply
 _BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
@@ -139,19 +139,30 @@ def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
     return int(tag) in _PIXEL_TAGS  # int(): BaseTag's own comparisons run in Python
 
 
+def read_plain_meta(fp: BinaryIO) -> tuple[Dataset, UID] | None:
+    """A Part 10 file's meta and transfer syntax, `fp` just past the 'DICM' prefix, when the syntax
+    is a standard little-endian one the dataset can be read in directly with `read_dataset`; None
+    when anything else (a missing or implicit-VR meta, big endian, deflate, a private syntax) needs
+    pydicom's own readers. Raises what read_dataset raises on a broken meta."""
+    meta = read_dataset(fp, False, True, stop_when=_not_meta)
+    elem = meta._dict.get(_TRANSFER_SYNTAX)  # type: ignore[call-overload]  # an int is a tag here
+    if not isinstance(elem, RawDataElement) or elem.VR != "UI" or not isinstance(elem.value, bytes):
+        return None
+    uid = UID(elem.value.decode("ascii").rstrip(" \0"))
+    # is_transfer_syntax raises for private UIDs: the caller's fallback reads those
+    if not uid.is_transfer_syntax or not uid.is_little_endian or uid == DeflatedExplicitVRLittleEndian:
+        return None
+    return meta, uid
+
+
 def _read_part10(fp: BinaryIO) -> HeaderView | None:
     """A Part 10 file's meta and dataset in a little-endian syntax, or None to leave it to dcmread."""
     if fp.read(132)[128:] != b"DICM":
         return None
-    meta = read_dataset(fp, False, True, stop_when=_not_meta)
-    elem = meta._dict.get(_TRANSFER_SYNTAX)  # type: ignore[call-overload]  # an int is a tag here
-    if not isinstance(elem, RawDataElement) or not isinstance(elem.value, bytes):
+    plain = read_plain_meta(fp)
+    if plain is None:
         return None
-    uid = UID(elem.value.decode("ascii").rstrip(" \0"))
-    # Big endian, deflate and private syntaxes need dcmread's handling; is_transfer_syntax
-    # raises for private UIDs, which also sends them there.
-    if not uid.is_transfer_syntax or not uid.is_little_endian or uid == DeflatedExplicitVRLittleEndian:
-        return None
+    meta, uid = plain
     ds = read_dataset(fp, uid.is_implicit_VR, True, stop_when=_at_pixels)
     # As dcmread: the dataset's encoding is the transfer syntax's, even where read_dataset found
     # the elements written otherwise (each raw element keeps the encoding it was read with).

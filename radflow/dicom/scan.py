@@ -19,15 +19,14 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset, read_partial
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from radflow.dicom import deid, paths
+from radflow.dicom.header import read_plain_meta
 from radflow.dicom.scan_sniff import sniff
 
 __all__ = ["COLUMNS", "DICOMDIR_SOP_CLASS", "Header", "KeyMaker", "read_header", "unreadable_file"]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # a DICOMDIR has no SOPClassUID, only this in its meta
-_TRANSFER_SYNTAX = 0x00020010
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel Data, Float, Double Float
 UNDEFINED_LENGTH = 0xFFFFFFFF
 # The only tags the manifest needs: pydicom still walks every element (to find Pixel Data) but
@@ -156,29 +155,21 @@ class _Read(NamedTuple):
     preamble: bool
 
 
-def _not_meta(tag: int, vr: str | None, length: int) -> bool:
-    return tag >> 16 != 2
-
-
 def _read_part10(fp: io.BufferedReader, pixel_lengths: list[int], tags: list[BaseTag | int]) -> _Read | None:
     """A Part 10 file in a plain little-endian syntax read as `read_partial` would, or None to use it.
 
-    `read_partial` reads the same file meta and dataset through the same `read_dataset`, then spends
-    a quarter of the scan's read time validating the meta, probing for a command set and building a
-    FileDataset that nothing here uses. Anything else — a meta without a transfer syntax, big endian,
-    deflate, private syntaxes, a command set, nothing after the meta, any parse error — is left to
-    `read_partial`, so what a file's row says never depends on which path read it. `fp` is just past
-    the 'DICM' prefix.
+    `read_partial` reads the same file meta and dataset through the same `read_dataset` (the meta as
+    clean's header reader does, radflow.dicom.header.read_plain_meta), then spends a quarter of the
+    scan's read time validating the meta, probing for a command set and building a FileDataset that
+    nothing here uses. Anything else — a meta without a transfer syntax, big endian, deflate, private
+    syntaxes, a command set, nothing after the meta, any parse error — is left to `read_partial`, so
+    what a file's row says never depends on which path read it. `fp` is just past the 'DICM' prefix.
     """
     try:
-        meta = read_dataset(fp, False, True, stop_when=_not_meta)
-        elem = meta._dict.get(_TRANSFER_SYNTAX)  # type: ignore[call-overload]  # an int is a tag here
-        if not isinstance(elem, RawDataElement) or elem.VR != "UI" or not isinstance(elem.value, bytes):
+        plain = read_plain_meta(fp)
+        if plain is None:
             return None
-        uid = UID(elem.value.decode("ascii").rstrip(" \0"))
-        # is_transfer_syntax raises for a private UID: that, too, goes to read_partial
-        if not uid.is_transfer_syntax or not uid.is_little_endian or uid == DeflatedExplicitVRLittleEndian:
-            return None
+        meta, uid = plain
         start = fp.tell()
         group = fp.read(2)
         if group in (b"", b"\x00\x00"):  # nothing after the meta, or a command set (group 0000)
