@@ -138,7 +138,7 @@ def _classic_slice(ds: HeaderLike, row: int) -> Slice:
     )
 
 
-def _diffusion(ds: HeaderLike | Dataset | None) -> tuple[str, str]:
+def _diffusion(ds: HeaderLike | None) -> tuple[str, str]:
     """b-value and gradient direction (standard attributes): each diffusion weighting is its own stack.
 
     A DWI series repeats every position once per weighting; splitting by weighting keeps a b = 0

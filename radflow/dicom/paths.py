@@ -149,7 +149,7 @@ class _Tokens(NamedTuple):
     texts: list[str]  # normalised; a window's text is the concatenation of its tokens'
     free: list[int]  # from token i, windows may reach up to (not including) this token
     runs: list[tuple[int, int]]  # the long dotted run (a UID) token i is in, else (i, i)
-    dates: list[int]  # tokens in the calendar date (or date and time) starting at token i, else 0
+    dates: list[int]  # 3 where a written-out date (YYYY-MM-DD, DD.MM.YYYY) starts at token i, else 0
 
 
 def _tokens(text: str) -> _Tokens:
@@ -190,28 +190,22 @@ def _is_date(year: str, month: str, day: str) -> bool:
 
 
 def _canonical_date(texts: list[str]) -> str:
-    """YYYYMMDD of a date's tokens (YYYY-MM-DD or DD.MM.YYYY); a one-token date as it is."""
-    if len(texts) == 1:
-        return texts[0]
+    """YYYYMMDD of a written-out date's three tokens (YYYY-MM-DD or DD.MM.YYYY)."""
     year, month, day = texts if len(texts[0]) == 4 else texts[::-1]
     return f"{year}{int(month):02d}{int(day):02d}"
 
 
 def _dates(text: str, found: list[re.Match[str]], digits: list[bool]) -> list[int]:
-    """Per token, the width of the calendar date starting there (0 if none).
-
-    One token: YYYYMMDD, or a DICOM DT prefix of it (YYYYMMDDhhmm, YYYYMMDDhhmmss). Three tokens
-    joined by one separator repeated ('-', '_', '.', ' '): YYYY-MM-DD or DD.MM.YYYY. Dates are
-    redacted whether or not a header holds them: an export's folder may carry a scan or birth date
-    the de-identified files no longer do.
+    """Per token, 3 where a written-out date starts there, else 0: three digit tokens joined by one
+    separator repeated ('-', '_', '.', ' '), YYYY-MM-DD or DD.MM.YYYY. Compact dates (YYYYMMDD and
+    date-times, alone or glued to letters) are left to Redactor._glued_dates. Dates are redacted
+    whether or not a header holds them: an export's folder may carry a scan or birth date the
+    de-identified files no longer do.
     """
     words = [m.group() for m in found]
     out = [0] * len(found)
     for i, word in enumerate(words):
         if not digits[i]:
-            continue
-        if len(word) in (8, 12, 14) and _is_date(word[:4], word[4:6], word[6:8]):
-            out[i] = 1
             continue
         if i + 2 >= len(words) or not (digits[i + 1] and digits[i + 2]):
             continue
@@ -266,7 +260,8 @@ class Redactor:
         return "".join(out) + self._glued_dates(text[end:])
 
     def _glued_dates(self, text: str) -> str:
-        """Dates glued to letters ('CT20150722', 'scan_20150722T1015'): redacted inside the token."""
+        """Compact dates in the text between redacted windows, alone or glued to letters ('20150722',
+        'CT20150722', 'scan_20150722T1015', a date-time '20150722101500'), each keyed as its digits."""
         if not any(c.isdigit() for c in text):
             return text
 
@@ -316,7 +311,7 @@ class Redactor:
                 self._short[text] = digest
             if digest in self.digests:
                 return width, digest
-        if dated:  # a date, known or not; a written-out date is keyed as YYYYMMDD, as a header holds it
+        if dated:  # a written-out date, known or not, keyed as YYYYMMDD as a header holds it
             return dated, self.digest(_canonical_date(tokens.texts[i : i + dated]))
         return 0, ""
 
