@@ -114,7 +114,7 @@ def quarantined_files(workdir: Path, limit: int = LISTED_FILES) -> list[dict[str
     """
     path, source = workdir / QUARANTINE_FILE, workdir / SOURCE_FILE
     try:
-        redacted = json.loads(source.read_text()).get("redact_paths") is True
+        redacted = json.loads(source.read_text()).get("redact_paths") in (True, "all")
     except (OSError, ValueError, AttributeError):
         redacted = False
     if not redacted or not path.is_file():

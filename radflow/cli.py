@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from radflow.errors import user_errors
+from radflow.errors import ConfigError, user_errors
 
 app = typer.Typer(
     help="Retrain medical-imaging diagnosis models from DICOM, reproducibly.",
@@ -73,6 +73,14 @@ def ingest(
             "own paths in the outputs.",
         ),
     ] = True,
+    hide_names: Annotated[
+        bool,
+        typer.Option(
+            "--hide-names",
+            help="Replace every folder and file name by a keyed token (ingest.redact_paths: all), for "
+            "exports whose names may carry notes or IDs that no header holds.",
+        ),
+    ] = False,
     dask: Annotated[str | None, DASK] = None,
 ) -> None:
     """Scan DICOM headers into OUT/manifest.parquet (one row per input file), incrementally."""
@@ -83,7 +91,10 @@ def ingest(
     if dask:
         os.environ[DASK_ADDRESS] = dask
     with user_errors():
-        params = IngestParams(source=src_dir, workers=workers, redact_paths=redact_paths)
+        if hide_names and not redact_paths:
+            raise ConfigError("--hide-names and --real-paths contradict each other; pass one of them.")
+        redact: bool | Literal["all"] = "all" if hide_names else redact_paths
+        params = IngestParams(source=src_dir, workers=workers, redact_paths=redact)
         result = run(params, src_dir, out)
     typer.echo(result.describe())
 

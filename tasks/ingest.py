@@ -2,7 +2,8 @@
 
 One row per file (DICOM or not), header-only reads across cores, de-identified keys only; a
 re-run reads only new or changed files and drops deleted ones. With ingest.redact_paths, patient
-identifiers in folder and file names are redacted from the manifest's paths (radflow.dicom.paths).
+identifiers in folder and file names are redacted from the manifest's paths (radflow.dicom.paths);
+with `redact_paths: all`, every folder and file name is.
 See docs/architecture.md for the manifest's columns. `python -m tasks.ingest --source data/demo
 --out data/ingest` (DVC), or `radflow ingest SRC --out OUT`.
 """
@@ -81,7 +82,7 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
 def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float) -> IngestResult:
     """The scan proper: walk, reuse, read, write."""
     record = source_record(source, key_fingerprint(key), params.redact_paths)
-    files = list_files(source, exclude=out, hide_names=params.redact_paths, folders=True)
+    files = list_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
     if not files and not os.access(source, os.R_OK | os.X_OK):
         raise InputError(
             f"source folder {source} cannot be listed (permission denied); make it readable by this "
@@ -119,12 +120,12 @@ def _scan_redacted(
     by_key = by_path_key(files, key)
     kept, todo = reusable(previous, [FileStat(k, f.size, f.mtime_ns) for k, f in by_key.items()], "path_key")
     rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
-    redactor = Redactor(key, digests)
+    redactor = Redactor(key, digests, every_name=params.redact_paths == "all")
     fresh = _set(to_table(rows), "path", [redactor.redact(r.path) for r in rows])
     fresh = _set(fresh, "path_key", [f.path for f in todo])
     if kept is None:
         return fresh, len(todo), 0, digests
-    if digests != learnt:
+    if digests != learnt and not redactor.every_name:
         # New identifiers may be in reused rows' paths too (a folder named after a patient whose
         # first image just arrived): those are redacted afresh, so the manifest is a fresh scan's.
         real = [by_key[k].path for k in kept.column("path_key").to_pylist()]

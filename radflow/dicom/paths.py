@@ -1,4 +1,5 @@
-"""Patient identifiers redacted from source paths (ingest.redact_paths, on by default).
+"""Patient identifiers redacted from source paths (ingest.redact_paths, on by default; `all` hides
+every folder and file name instead, see Redactor).
 
 PACS exports name folders and files after the patient ('12345_DOE_JOHN/2015-07-22/<SOP UID>.dcm').
 While reading headers, ingest turns each identifier value (PatientID, names, dates, accession
@@ -31,6 +32,7 @@ from radflow.dicom.scan_walk import FileStat, list_files
 from radflow.errors import ConfigError, InputError
 
 __all__ = [
+    "KEPT_EXTENSIONS",
     "MIN_LENGTH",
     "Redactor",
     "SourcePaths",
@@ -221,12 +223,29 @@ def _dates(text: str, found: list[re.Match[str]], digits: list[bool]) -> list[in
     return out
 
 
-class Redactor:
-    """Redacts paths under one key and one digest set; memoised per path component."""
+# With redact_paths: all, a file keeps its extension only when it is one of these (an extension may
+# be free text too: 'Doe.John'), and a component keeps its name only when it is DICOM's own.
+KEPT_EXTENSIONS = frozenset({
+    "dcm", "dicom", "dic", "ima", "img", "gz", "bz2", "xz", "zip", "tar", "txt", "xml", "json", "csv",
+    "htm", "html", "pdf", "jpg", "jpeg", "png", "bmp", "tif", "tiff", "nii", "mha", "nrrd", "raw", "dat",
+    "bin", "log", "ini",
+})  # fmt: skip
+KEPT_NAMES = frozenset({"DICOMDIR"})
 
-    def __init__(self, key: bytes, digests: Iterable[str]) -> None:
+
+class Redactor:
+    """Redacts paths under one key and one digest set; memoised per path component.
+
+    With `every_name` (ingest.redact_paths: all), each folder and file name becomes one keyed token
+    whatever it says, `id-<8 hex>` plus a KEPT_EXTENSIONS extension: nothing a header does not hold
+    (a clinician's note, an MRN the de-identified files dropped) can survive in a path.
+    """
+
+    def __init__(self, key: bytes, digests: Iterable[str], every_name: bool = False) -> None:
         self.digests = frozenset(digests)
+        self.every_name = every_name
         self._digester = digester(key)
+        self._name_digest = _keyed(key, b"path-name")
         self._memo: dict[str, str] = {}
         self._folders: dict[str, str] = {}  # a folder's files share it: one lookup per path, not per part
         self._short: dict[str, str] = {}  # digests of short window texts, which recur ('dcm', 'im0001')
@@ -248,8 +267,17 @@ class Redactor:
     def _component(self, text: str) -> str:
         found = self._memo.get(text)
         if found is None:
-            found = self._memo[text] = self._redact_component(text)
+            hide = self._hidden_name if self.every_name else self._redact_component
+            found = self._memo[text] = hide(text)
         return found
+
+    def _hidden_name(self, text: str) -> str:
+        """The whole name as one keyed token (the raw name: 'IM1' and 'im1' are two files)."""
+        if text in KEPT_NAMES or not text:
+            return text
+        stem, dot, extension = text.rpartition(".")
+        kept = f".{extension}" if dot and stem and extension.lower() in KEPT_EXTENSIONS else ""
+        return f"id-{self._name_digest(text)[:8]}{kept}"
 
     def _redact_component(self, text: str) -> str:
         tokens = _tokens(text)

@@ -61,15 +61,17 @@ def to_table(rows: Sequence[Header]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def source_record(source: Path, fingerprint: str, redact_paths: bool = False) -> dict[str, Any]:
-    """source.json: the root as given (relative stays relative) and what the rows depend on."""
+def source_record(source: Path, fingerprint: str, redact_paths: bool | str = False) -> dict[str, Any]:
+    """source.json: the root as given (relative stays relative) and what the rows depend on.
+
+    `redact_paths` is recorded as true, or "all" when every name is hidden (switching re-scans)."""
     record: dict[str, Any] = {
         "root": source.as_posix(),
         "key_fingerprint": fingerprint,
         "scan_version": SCAN_VERSION,
     }
     if redact_paths:  # only when on: without it, source.json stays as it always was
-        record["redact_paths"] = True
+        record["redact_paths"] = "all" if redact_paths == "all" else True
     return record
 
 

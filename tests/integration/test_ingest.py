@@ -291,6 +291,49 @@ def test_redacted_paths_are_reused_incrementally_and_redacted_afresh(tree: Path,
     assert not (out / "redaction.json").exists()
 
 
+def test_hidden_names_are_reused_incrementally_and_a_mode_switch_rescans(tree: Path, tmp_path: Path) -> None:
+    """redact_paths: all: a note in a folder name that no header holds is hidden too."""
+    image(tree / "reread - Dr Hausmann" / "a.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.301")
+    out, params = tmp_path / "out", IngestParams(workers=1, redact_paths="all")
+    first = run(params, tree, out)
+    before = manifest(out)
+    assert first.files == 9 and before.path_key.is_unique
+    parts = [part for p in before.index for part in p.split("/")]
+    assert all(re.fullmatch(r"id-[0-9a-f]{8}(\.dcm|\.txt|\.gz)?", part) for part in parts), parts
+    assert json.loads((out / "source.json").read_text())["redact_paths"] == "all"
+    again = run(params, tree, out)
+    assert (again.read, again.reused) == (0, 9)
+    pd.testing.assert_frame_equal(manifest(out), before)
+    image(tree / "reread - Dr Hausmann" / "b.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.302")
+    third = run(params, tree, out)
+    assert (third.read, third.reused) == (1, 9)
+    run(params, tree, tmp_path / "fresh")
+    pd.testing.assert_frame_equal(manifest(out), manifest(tmp_path / "fresh"))
+    # Back to redacting identifiers only: every file is read again and the note shows once more.
+    default = run(IngestParams(workers=1, redact_paths=True), tree, out)
+    assert (default.read, default.reused) == (10, 0)
+    assert "reread - Dr Hausmann/b.dcm" in manifest(out).index
+
+
+def test_cli_hide_names_and_locate_finds_the_real_file(tree: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from radflow.cli import app
+
+    image(tree / "reread - Dr Hausmann" / "a.dcm", "MRN-4711", "Doe^Jane", "1.2.826.0.1.3680043.8.498.301")
+    out, runner = tmp_path / "out", CliRunner()
+    done = runner.invoke(app, ["ingest", str(tree), "--out", str(out), "--workers", "1", "--hide-names"])
+    assert done.exit_code == 0, done.output
+    shown = manifest(out).index.tolist()
+    assert not [p for p in shown if "Hausmann" in p or "README" in p or p.startswith("p1/")]
+    row = manifest(out).loc[[p for p in shown if p.endswith(".dcm")]]
+    found = runner.invoke(app, ["locate", str(out), *row.index])
+    assert found.exit_code == 0, found.output
+    assert (tree / "reread - Dr Hausmann" / "a.dcm").as_posix() in found.output.splitlines()
+    both = runner.invoke(app, ["ingest", str(tree), "--out", str(out), "--hide-names", "--real-paths"])
+    assert both.exit_code == 2 and "contradict" in both.output and both.output.count("\n") == 1
+
+
 def test_cli_ingest_redacts_and_locate_finds_the_real_file(tree: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -320,6 +320,30 @@ def test_phi_in_folder_names_does_not_reach_outputs(cohort: Path, tmp_path: Path
 
 
 @pytest.mark.slow
+def test_free_text_in_folder_names_is_hidden_when_every_name_is(cohort: Path, tmp_path: Path) -> None:
+    """redact_paths: all — a note and an ID that no header holds leave no trace either."""
+    from radflow.config import CleanParams, IngestParams
+    from tasks import clean, ingest
+
+    src, values, renamed = _phi_named_export(cohort, tmp_path)
+    folder = src / renamed[0].split("/")[0]
+    noted = folder.rename(folder.with_name(f"{folder.name} reread Dr Hausmann MRN-998877"))
+    values |= {"hausmann": "a clinician's name no header holds", "998877": "an ID no header holds"}
+    ingest.run(IngestParams(source=src, workers=1, redact_paths="all"), src, tmp_path / "ingest")
+    result = clean.run(CleanParams(workers=1), tmp_path / "ingest", tmp_path / "clean")
+    leaks = find_leaks([tmp_path / "ingest", tmp_path / "clean"], {"summary": result.describe()}, values)
+    assert not leaks, "\n".join(leaks)
+    table = pd.read_parquet(tmp_path / "clean" / "dispositions.parquet")
+    assert "UNREADABLE" not in set(table.reason)  # every hidden path found its file
+    files = [p for p in src.rglob("*") if p.is_file()]
+    manifest = pd.read_parquet(tmp_path / "ingest" / "manifest.parquet")
+    assert len(table) == len(manifest) == len(files) and manifest.path_key.is_unique
+    assert len([p for p in files if noted in p.parents]) == len(renamed)
+    assert table.path.str.fullmatch(r"id-[0-9a-f]{8}(/id-[0-9a-f]{8})*(\.dcm|\.csv|\.json)?").all()
+    assert {"accepted", "quarantined"} <= set(table.disposition)  # judged on file contents, as before
+
+
+@pytest.mark.slow
 def test_paths_are_the_real_ones_when_redaction_is_off(cohort: Path, tmp_path: Path) -> None:
     from radflow.config import CleanParams, IngestParams
     from tasks import clean, ingest

@@ -14,14 +14,15 @@ ROWS = [
 ]
 
 
-def _run_folder(tmp_path: Path, redacted: bool | None) -> Path:
+def _run_folder(tmp_path: Path, redacted: bool | str | None) -> Path:
     (tmp_path / QUARANTINE_FILE).parent.mkdir(parents=True)
     lines = ["path,disposition,reason,detail", *(f'{p},quarantined,{r},"{d}"' for p, r, d in ROWS)]
     (tmp_path / QUARANTINE_FILE).write_text("\n".join(lines) + "\n")
     if redacted is not None:
         (tmp_path / SOURCE_FILE).parent.mkdir(parents=True)
         record = {"root": "src", "key_fingerprint": "x", "scan_version": 1}
-        (tmp_path / SOURCE_FILE).write_text(json.dumps(record | ({"redact_paths": True} if redacted else {})))
+        mode = {"redact_paths": redacted} if redacted else {}
+        (tmp_path / SOURCE_FILE).write_text(json.dumps(record | mode))
     return tmp_path
 
 
@@ -32,6 +33,7 @@ def test_redacted_paths_are_listed_with_reason_and_detail_up_to_the_limit(tmp_pa
     assert [f["path"] for f in files] == [p for p, _, _ in ROWS]
     assert files[2] == {"path": "notes/readme.txt", "reason": "NOT_DICOM", "detail": "not DICOM: a text file"}
     assert len(quarantined_files(run, limit=2)) == 2
+    assert len(quarantined_files(_run_folder(tmp_path / "all", redacted="all"))) == 3  # every name hidden
 
 
 def test_real_paths_or_an_unknown_source_give_counts_only(tmp_path: Path) -> None:

@@ -71,3 +71,11 @@ def test_cli_prints_one_sentence_and_exits_non_zero(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "'evaluate.bootstrapp' is not a known key" in lines[0]
+
+
+def test_redact_paths_takes_true_false_or_all(tmp_path: Path) -> None:
+    for given, read in ((True, True), (False, False), ("all", "all")):
+        assert load_params(_write(tmp_path, {"ingest": {"redact_paths": given}})).ingest.redact_paths == read
+    with pytest.raises(ConfigError) as err:
+        load_params(_write(tmp_path, {"ingest": {"redact_paths": "names"}}))
+    assert "'ingest.redact_paths' is invalid" in str(err.value) and "\n" not in str(err.value)

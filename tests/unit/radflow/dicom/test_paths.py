@@ -201,3 +201,24 @@ def test_dates_are_redacted_whether_or_not_a_header_holds_them() -> None:
     assert redactor().redact("22.07.2015/x") == f"{tag('20150722')}/x"  # as the header's StudyDate
     uid = "1.2.840.10008.5.1.4.1.1.2.20190304.1"
     assert r.redact(f"{uid}/x") == f"{tag(uid.replace('.', ''))}/x"  # the UID rule, whole
+
+
+def test_every_name_hides_each_folder_and_file_name_whatever_it_says() -> None:
+    """redact_paths: all — free text and IDs no header holds are gone; the shape and safe extensions stay."""
+    hidden = Redactor(KEY, [], every_name=True)
+    path = "Dr Hausmann - reread urgently/MRN 998877 Mueller Anna/IM0001.dcm"
+    shown = hidden.redact(path)
+    folder, patient, name = shown.split("/")
+    assert re.fullmatch(r"id-[0-9a-f]{8}", folder) and re.fullmatch(r"id-[0-9a-f]{8}", patient)
+    assert re.fullmatch(r"id-[0-9a-f]{8}\.dcm", name)
+    assert Redactor(KEY, []).redact(path) == path  # what the default mode cannot know, it keeps
+    # Deterministic under the key, different under another; one folder, one token.
+    assert Redactor(KEY, [], every_name=True).redact(path) == shown
+    assert Redactor(b"another-key", [], every_name=True).redact(path) != shown
+    assert hidden.redact(f"{path.rsplit('/', 1)[0]}/IM0002.dcm").startswith(f"{folder}/{patient}/")
+    assert hidden.redact("a/IM1") != hidden.redact("a/im1")  # two files, two names
+    # An extension is kept only when it is a known one: 'Doe.John' is a name, not a file type.
+    assert re.fullmatch(r"id-[0-9a-f]{8}", hidden.redact("Doe.John"))
+    assert re.fullmatch(r"id-[0-9a-f]{8}\.txt", hidden.redact("notes on Doe.txt"))
+    assert re.fullmatch(r"id-[0-9a-f]{8}", hidden.redact(".dcm"))  # a hidden file: no stem, no extension
+    assert hidden.redact("export/DICOMDIR").endswith("/DICOMDIR")
