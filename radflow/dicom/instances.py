@@ -12,6 +12,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from radflow.dicom.diffusion import weighting
 from radflow.dicom.header import HeaderLike
 from radflow.dicom.stored import PixelRecipe
 
@@ -113,7 +114,7 @@ def _classic_slice(ds: HeaderLike, row: int) -> Slice:
             str(_int(ds.get("EchoNumbers")) or ""),
             _mr_type(image_type(ds)),
             str(_int(ds.get("TemporalPositionIdentifier")) or ""),
-            *_diffusion(ds),
+            *weighting(ds),
         )
         if is_mr
         else ()
@@ -135,27 +136,6 @@ def _classic_slice(ds: HeaderLike, row: int) -> Slice:
         instance_number=_int(ds.get("InstanceNumber")),
         split_key=split,
         time_key=time,
-    )
-
-
-def _diffusion(ds: HeaderLike | None) -> tuple[str, str]:
-    """b-value and gradient direction (standard attributes): each diffusion weighting is its own stack.
-
-    A DWI series repeats every position once per weighting; splitting by weighting keeps a b = 0
-    volume apart from the b = 1000 ones even where no timing tag tells them apart. Vendors' private
-    b-value tags are not read: such series still split into volumes by time point.
-    """
-    if ds is None:
-        return "", ""
-    b = _float(ds.get("DiffusionBValue"), default=float("nan"))
-    direction = ds.get("DiffusionGradientOrientation")
-    if direction is None:  # enhanced MR nests it one sequence deeper
-        items = ds.get("DiffusionGradientDirectionSequence")
-        direction = items[0].get("DiffusionGradientOrientation") if items else None
-    vector = to_floats(direction, 3) if direction is not None else None
-    return (
-        "" if b != b else f"b{b:g}",
-        "" if vector is None or not any(vector) else "g" + ",".join(f"{v:.3f}" for v in vector),
     )
 
 
@@ -188,7 +168,7 @@ def _enhanced_slice(
         MR_TYPES.get(component, component) or _mr_type(types),
         str(content.get("StackID", "")) if content is not None else "",
         str(int(temporal)) if temporal >= 0 else "",
-        *_diffusion(_group(item, shared, "MRDiffusionSequence")),
+        *weighting(_group(item, shared, "MRDiffusionSequence")),
     )
     return Slice(
         row=row,
