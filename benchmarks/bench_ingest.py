@@ -7,7 +7,8 @@ folder with hard links so timings are long enough to be stable), prints one tabl
 (a) the bare loop on one core, (a2) the same loop split over 2 processes (what this machine's two
 cores give a perfectly parallel job: the ceiling for (c)), (b) `tasks.ingest.run` with all
 bookkeeping on 1 worker, (c) on 2 workers, (d) an incremental re-ingest after adding 1% new files,
-as a fraction of a full ingest.
+as a fraction of a full ingest, and (d1) the same on 1 worker against (b): the new files are too few
+for a pool, so (d) reads them on one core while (c) reads on two.
 Each figure is the median of --repeats rounds; rounds interleave the variants so that load from
 other processes hits them alike. Targets: (b) ≥ 0.9×, (c) ≥ 1.7×, (d) ≤ 5%.
 """
@@ -137,7 +138,7 @@ def main() -> None:
         tree, work = Path(tmp) / "tree", Path(tmp) / "work"
         files = replicate(args.folder, tree, args.copies)
         bare_loop(files)  # warm the page cache and imports
-        clocks: dict[str, list[Clock]] = {"a": [], "a2": [], "b": [], "c": [], "d": []}
+        clocks: dict[str, list[Clock]] = {"a": [], "a2": [], "b": [], "c": [], "d": [], "d1": []}
         added = 0
         for r in range(args.repeats):
             clocks["a"].append(bare_loop(files))
@@ -146,6 +147,9 @@ def main() -> None:
             clocks["c"].append(ingest(tree, work / "c", 2, redact))
             added = add_new_files(tree, files, 0.01, r)
             clocks["d"].append(ingest(tree, work / "c", 2, redact, fresh=False))
+            shutil.rmtree(tree / f"added_{r}")
+            add_new_files(tree, files, 0.01, r)  # the same files again, on (b)'s 1-worker output
+            clocks["d1"].append(ingest(tree, work / "b", 1, redact, fresh=False))
             shutil.rmtree(tree / f"added_{r}")
     wall = {k: statistics.median(c.wall for c in v) for k, v in clocks.items()}
     cpu = {k: statistics.median(c.cpu for c in v) for k, v in clocks.items()}
@@ -164,6 +168,7 @@ def report(
         ("(c) ingest, all bookkeeping, 2 workers", "c", f"{wall['a'] / wall['c']:.2f}×", "≥ 1.70×"),
         (f"(d) re-ingest after adding {added} files (1%), 2 workers", "d",
          f"{wall['d'] / wall['c']:.1%} of (c)", "≤ 5%"),
+        ("(d1) the same re-ingest, 1 worker, against (b)", "d1", f"{wall['d1'] / wall['b']:.1%} of (b)", "—"),
     ]  # fmt: skip
     print(f"\n{n} files, median of the rounds; {len(os.sched_getaffinity(0))} cores shared with other work")
     print(
@@ -172,7 +177,7 @@ def report(
     head = f"{'variant':58} {'wall s':>7} {'files/s':>8} {'ratio':>13}  {'target':8}"
     print(f"{head} {'CPU s':>6} {'CPU ratio':>9}")
     for name, k, ratio, target in rows:
-        rate = f"{n / wall[k]:8.0f}" if k != "d" else f"{'':8}"
+        rate = f"{n / wall[k]:8.0f}" if not k.startswith("d") else f"{'':8}"
         cpu_ratio = f"{cpu['a'] / cpu[k]:8.2f}×" if k in ("a", "b") else f"{'':9}"
         print(f"{name:58} {wall[k]:7.3f} {rate} {ratio:>13}  {target:8} {cpu[k]:6.2f} {cpu_ratio}")
     print("CPU s counts this process and its pool workers; CPU ratio is files per CPU-second against (a).")
