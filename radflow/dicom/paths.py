@@ -4,8 +4,10 @@ every folder and file name instead, see Redactor).
 PACS exports name folders and files after the patient ('12345_DOE_JOHN/2015-07-22/<SOP UID>.dcm').
 While reading headers, ingest turns each identifier value (PatientID, names, dates, accession
 number, short UIDs) into a keyed digest of its normalised text; raw values never leave the reading
-process. A path is then split into alphanumeric tokens, and every run of tokens whose normalised
-text has a known digest becomes `id-<8 hex>`; so does every UID-like run of more than MAX_WINDOW
+process. A path is then split into tokens (runs of letters and digits, split again where digits
+meet letters or a capitalised word starts: an identifier glued to other text, 'DOE12345', is
+tokens of its own), and every run of tokens whose normalised text has a known digest becomes
+`id-<8 hex>`; so does every UID-like run of more than MAX_WINDOW
 dotted numbers, known or not, which spares a digest per instance UID and keeps redaction.json
 to the shared identifiers, and every calendar date, known or not (YYYYMMDD, glued to letters too,
 or written out with separators). Without the key nobody can test a guessed name
@@ -49,10 +51,21 @@ __all__ = [
 ]
 
 MIN_LENGTH = 3  # shorter values ('M', 'Q', '01') would redact ordinary folder names
-MAX_WINDOW = 6  # tokens per window: 'DOE_JOHN_Q', a date written '2015-07-22', 'MRN-12-345'
-# A redacted token stays whole and never matches again; any other run of letters/digits is a token.
-_TOKENS = re.compile(r"id-[0-9a-f]{8}(?![^\W_])|[^\W_]+")
-_REDACTED = re.compile(r"id-[0-9a-f]{8}")
+MAX_WINDOW = 6  # dotted numbers up to which a run is a value, not a UID: '1.2.3.4.5.6' is digested
+MAX_PIECES = 16  # tokens per window: 'DOE_JOHN_Q', '2015-07-22', 'MRN-12-345', 'DOE12345', 'AB1CD2EF3'
+# A redacted token stays whole and never matches again. Any other run of letters and digits splits
+# where digits meet letters and where a capitalised word starts, so an identifier glued to other
+# text is a window of its own ('DOE12345' is DOE + 12345, 'DoeJohn' Doe + John, 'MRN4711' MRN + 4711)
+# while a window still joins the pieces of a whole value; within a run of digits nothing splits.
+_REDACTED_TOKEN = re.compile(r"id-[0-9a-f]{8}(?![^\W_])")  # anywhere, glued to letters too: 'CTid-…'
+_PIECES = re.compile(
+    r"[0-9]+"
+    r"|[A-Z]+(?=[A-Z][a-z])"  # capitals before a capitalised word: 'DOE' in 'DOEJohn'
+    r"|[A-Z]?[a-z]+"  # a word, capitalised or not
+    r"|[A-Z]+"
+    r"|[^\W\d_]+"  # letters outside ASCII, with any that follow: 'üller' in 'Müller'
+    r"|[^\W_]"  # a digit outside ASCII
+)
 _NOT_KEPT = re.compile(r"[^a-z0-9]")
 _NAME_PARTS = re.compile(r"[\^=]")
 
@@ -154,11 +167,33 @@ class _Tokens(NamedTuple):
     dates: list[int]  # 3 where a written-out date (YYYY-MM-DD, DD.MM.YYYY) starts at token i, else 0
 
 
+class _Piece(NamedTuple):
+    start: int
+    end: int
+    text: str
+    redacted: bool  # an id-token from an earlier redaction: it never joins a window
+
+
+def _pieces(text: str) -> list[_Piece]:
+    """The component's tokens in order: id-tokens whole, the text between them split by _PIECES."""
+    if "id-" not in text:  # the common case: nothing redacted yet
+        return [_Piece(p.start(), p.end(), p.group(), False) for p in _PIECES.finditer(text)]
+    out: list[_Piece] = []
+    at = 0
+    for m in (*_REDACTED_TOKEN.finditer(text), None):
+        stop = m.start() if m is not None else len(text)
+        out += [_Piece(p.start(), p.end(), p.group(), False) for p in _PIECES.finditer(text, at, stop)]
+        if m is not None:
+            out.append(_Piece(m.start(), m.end(), m.group(), True))
+            at = m.end()
+    return out
+
+
 def _tokens(text: str) -> _Tokens:
-    found = list(_TOKENS.finditer(text))
-    spans = [m.span() for m in found]
-    texts = [normalise(m.group()) for m in found]
-    digits = [m.group().isdigit() and m.group().isascii() for m in found]
+    found = _pieces(text)
+    spans = [(p.start, p.end) for p in found]
+    texts = [normalise(p.text) for p in found]
+    digits = [p.text.isdigit() and p.text.isascii() for p in found]
     runs = [(i, i) for i in range(len(found))]
     start = 0
     for i in range(1, len(found) + 1):  # runs of digit tokens joined by single dots
@@ -170,7 +205,7 @@ def _tokens(text: str) -> _Tokens:
     dates = _dates(text, found, digits)
     free, limit = [0] * len(found), len(found)
     for i in range(len(found) - 1, -1, -1):
-        if _REDACTED.fullmatch(found[i].group()):  # an id-token never joins a window
+        if found[i].redacted:  # an id-token never joins a window
             limit = i
         elif runs[i][1] > runs[i][0] and i == runs[i][0]:
             limit = i  # a window from outside may not run into a UID
@@ -197,22 +232,22 @@ def _canonical_date(texts: list[str]) -> str:
     return f"{year}{int(month):02d}{int(day):02d}"
 
 
-def _dates(text: str, found: list[re.Match[str]], digits: list[bool]) -> list[int]:
+def _dates(text: str, found: list[_Piece], digits: list[bool]) -> list[int]:
     """Per token, 3 where a written-out date starts there, else 0: three digit tokens joined by one
     separator repeated ('-', '_', '.', ' '), YYYY-MM-DD or DD.MM.YYYY. Compact dates (YYYYMMDD and
     date-times, alone or glued to letters) are left to Redactor._glued_dates. Dates are redacted
     whether or not a header holds them: an export's folder may carry a scan or birth date the
     de-identified files no longer do.
     """
-    words = [m.group() for m in found]
+    words = [p.text for p in found]
     out = [0] * len(found)
     for i, word in enumerate(words):
         if not digits[i]:
             continue
         if i + 2 >= len(words) or not (digits[i + 1] and digits[i + 2]):
             continue
-        first = text[found[i].end() : found[i + 1].start()]
-        second = text[found[i + 1].end() : found[i + 2].start()]
+        first = text[found[i].end : found[i + 1].start]
+        second = text[found[i + 1].end : found[i + 2].start]
         if first != second or first not in _DATE_SEPARATORS:
             continue
         a, b, c = word, words[i + 1], words[i + 2]
@@ -330,7 +365,7 @@ class Redactor:
             stop = min(stop, hi)
             return stop - start, self.digest("".join(tokens.texts[start:stop]))
         dated = tokens.dates[i] if tokens.dates[i] <= min(hi, tokens.free[i]) - i else 0
-        for width in range(min(MAX_WINDOW, hi - i, tokens.free[i] - i), dated, -1):
+        for width in range(min(MAX_PIECES, hi - i, tokens.free[i] - i), dated, -1):
             text = "".join(tokens.texts[i : i + width])
             if len(text) < MIN_LENGTH:
                 continue

@@ -99,9 +99,27 @@ def test_uid_like_runs_are_redacted_whole_known_or_not() -> None:
 
 def test_ordinary_names_and_short_values_are_kept() -> None:
     r = redactor(["Q", "01", "12345"])
-    for path in ("CT/IM0001", "01/Q.dcm", "series_3/1.dcm", "123456/x", "a12345"):
+    for path in ("CT/IM0001", "01/Q.dcm", "series_3/1.dcm", "123456/x", "IM1234500", "CTHead/T1_MPRAGE"):
         assert r.redact(path) == path
     assert Redactor(KEY, []).redact("12345_DOE") == "12345_DOE"
+
+
+def test_identifiers_glued_to_other_text_are_redacted() -> None:
+    """Digits meeting letters and a capitalised word starting split a name: each piece can match."""
+    r = redactor(["12345", "DOE^JOHN", "MRN-4711", "20150722"])
+    assert r.redact("DOE12345/a.dcm") == f"{tag('doe')}{tag('12345')}/a.dcm"
+    assert r.redact("DoeJohn_CT") == f"{tag('doejohn')}_CT"
+    assert r.redact("DOEJohn") == tag("doejohn")
+    assert r.redact("MRN4711.dcm") == f"{tag('mrn4711')}.dcm"
+    assert r.redact("a12345") == f"a{tag('12345')}"
+    assert r.redact("CT20150722DOE") == f"CT{tag('20150722')}{tag('doe')}"
+    assert r.redact("IM1234500") == "IM1234500"  # within a run of digits nothing splits
+    assert Redactor(KEY, []).redact("scan2019-03-04") == f"scan{tag('20190304')}"  # a date after letters
+    for path in ("DOE12345/a.dcm", "CT20150722DOE", "xDoeJohn12345y"):  # id-tokens stay whole, glued too
+        once = r.redact(path)
+        assert r.redact(once) == once and redactor().redact(once) == redactor().redact(
+            redactor().redact(once)
+        )
 
 
 def test_redaction_is_idempotent_and_safe_with_a_larger_set() -> None:
