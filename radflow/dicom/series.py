@@ -77,10 +77,15 @@ def _orientation_clusters(slices: Iterable[Slice], tol: float) -> list[list[Slic
     return clusters
 
 
+# A series of at most this many orientations, each too small for a volume, is a localizer (two- or
+# three-plane); more orientations than that are a series whose orientation wanders.
+LOCALIZER_PLANES = 3
+
+
 def _split_orientations(
     key: tuple[str, ...], modality: str, size: tuple[int, int], slices: list[Slice], params: CleanParams
 ) -> tuple[list[Stack], list[tuple[Slice, Verdict]]]:
-    """One stack per orientation; small odd-orientation groups are localizers (or the series is mixed)."""
+    """One stack per orientation; groups too small for a volume are localizers (or the series wanders)."""
     clusters = _orientation_clusters(slices, params.orientation_tolerance)
     if len(clusters) == 1:
         return [Stack(key, modality, "volume", size, tuple(slices))], []
@@ -93,6 +98,12 @@ def _split_orientations(
         if big:
             v = Verdict(
                 "LOCALIZER", f"An orientation group of {len(c)} image(s) beside the series' main stack."
+            )
+        elif len(clusters) <= LOCALIZER_PLANES:
+            v = Verdict(
+                "LOCALIZER",
+                f"The series holds {len(clusters)} orientations of under {params.min_slices} images each "
+                "(a localizer).",
             )
         else:
             v = Verdict(

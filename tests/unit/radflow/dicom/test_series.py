@@ -105,11 +105,15 @@ def test_two_big_orientation_groups_become_two_volumes() -> None:
     assert not rejected and len(plans) == 2
 
 
-def test_mixed_orientations_without_a_main_stack_are_inconsistent() -> None:
+def test_up_to_three_small_orientation_groups_are_a_localizer_more_are_inconsistent() -> None:
+    """A two- or three-plane localizer has no main stack; a series whose orientation wanders has many."""
     iops = [AXIAL, SAGITTAL, (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)]
     insts = [instance(i, float(i), iop=iops[i % 3]) for i in range(6)]
     _, rejected = plans_of(insts)
-    assert set(rejected.values()) == {"ORIENTATION_INCONSISTENT"} and len(rejected) == 6
+    assert set(rejected.values()) == {"LOCALIZER"} and len(rejected) == 6
+    tilts = [(1.0, 0.0, 0.0, 0.0, float(np.cos(a)), float(np.sin(a))) for a in (0.0, 0.1, 0.2, 0.3)]
+    _, rejected = plans_of([instance(i, float(i), iop=tilts[i % 4]) for i in range(8)])
+    assert set(rejected.values()) == {"ORIENTATION_INCONSISTENT"} and len(rejected) == 8
 
 
 def test_repeated_positions_in_whole_multiples_split_into_time_points() -> None:
