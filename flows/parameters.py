@@ -18,6 +18,7 @@ FIELD_KEYS = {
     "train_network": "train.network",
     "train_max_minutes": "train.max_minutes",
     "ingest_source": "ingest.source",
+    "ingest_redact_paths": "ingest.redact_paths",
     "split_strategy": "split.strategy",
     "register_promote": "register.promote",
 }
@@ -40,6 +41,11 @@ class RetrainParameters(BaseModel):
         description="train.max_minutes: stop training (keeping the best weights) before this many minutes.",
     )
     ingest_source: str | None = Field(default=None, description="ingest.source (DICOM folder) for this run.")
+    ingest_redact_paths: str | None = Field(
+        default=None,
+        description="ingest.redact_paths for that folder: true (identifiers the headers hold), all (every "
+        "folder and file name, when names may carry notes or IDs no header holds) or false (real paths).",
+    )
     split_strategy: str | None = Field(default=None, description="split.strategy: grouped or predefined.")
     register_promote: str | None = Field(
         default=None,

@@ -19,6 +19,7 @@ def test_the_nightly_deployment_has_a_schedule_and_a_parameter_form(tmp_path: Pa
         "train_learning_rate",
         "train_network",
         "train_max_minutes",
+        "ingest_redact_paths",
         "set",
         "force",
     } <= set(form)

@@ -57,3 +57,11 @@ def test_the_promotion_policy_field_is_checked_by_params_yaml(params_file: Path)
     }
     with pytest.raises(ConfigError, match=r"'register.promote' is invalid"):
         validated_overrides(params_file, RetrainParameters(register_promote="always"))
+
+
+def test_the_path_redaction_field_takes_true_false_or_all(params_file: Path) -> None:
+    for given, read in (("all", "all"), ("true", True), ("False", False)):
+        parameters = RetrainParameters(ingest_redact_paths=given)
+        assert validated_overrides(params_file, parameters) == {"ingest.redact_paths": read}
+    with pytest.raises(ConfigError, match=r"'ingest.redact_paths' is invalid.*true, false or all"):
+        validated_overrides(params_file, RetrainParameters(ingest_redact_paths="names"))
