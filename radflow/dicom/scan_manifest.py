@@ -71,7 +71,7 @@ def source_record(source: Path, fingerprint: str, redact_paths: bool | str = Fal
         "scan_version": SCAN_VERSION,
     }
     if redact_paths:  # only when on: without it, source.json stays as it always was
-        record["redact_paths"] = "all" if redact_paths == "all" else True
+        record["redact_paths"] = redact_paths  # true, or "all" (ingest.redact_paths, validated)
     return record
 
 
