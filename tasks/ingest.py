@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from radflow.dicom.scan_manifest import (
     write,
 )
 from radflow.dicom.scan_pool import paused_gc, read_headers
-from radflow.dicom.scan_walk import FileStat, list_files
+from radflow.dicom.scan_walk import Stat, stat_files
 from radflow.errors import InputError, user_errors
 
 __all__ = ["IngestResult", "main", "run"]
@@ -82,13 +83,16 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
 def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float) -> IngestResult:
     """The scan proper: walk, reuse, read, write."""
     record = source_record(source, key_fingerprint(key), params.redact_paths)
-    files = list_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
+    # The previous manifest is read (pyarrow, which releases the GIL) while the walk stats every file.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        earlier = reader.submit(previous_manifest, out, record)
+        files = stat_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
+        previous = earlier.result()
     if not files and not os.access(source, os.R_OK | os.X_OK):
         raise InputError(
             f"source folder {source} cannot be listed (permission denied); make it readable by this "
             "user and re-run ingest."
         )
-    previous = previous_manifest(out, record)
     digests: set[str] | None = None
     if params.redact_paths:
         table, read, reused, digests = _scan_redacted(params, source, out, files, previous, key)
@@ -105,7 +109,7 @@ def _scan_redacted(
     params: IngestParams,
     source: Path,
     out: Path,
-    files: list[FileStat],
+    files: list[Stat],
     previous: pa.Table | None,
     key: bytes,
 ) -> tuple[pa.Table, int, int, set[str]]:
@@ -118,17 +122,17 @@ def _scan_redacted(
     learnt = frozenset(digests)
     # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
     by_key = by_path_key(files, key)
-    kept, todo = reusable(previous, [FileStat(k, f.size, f.mtime_ns) for k, f in by_key.items()], "path_key")
-    rows = read_headers(os.fspath(source), [by_key[f.path] for f in todo], key, params.workers, digests)
+    kept, todo = reusable(previous, [(k, f[1], f[2]) for k, f in by_key.items()], "path_key")
+    rows = read_headers(os.fspath(source), [by_key[f[0]] for f in todo], key, params.workers, digests)
     redactor = Redactor(key, digests, every_name=params.redact_paths == "all")
     fresh = _set(to_table(rows), "path", [redactor.redact(r.path) for r in rows])
-    fresh = _set(fresh, "path_key", [f.path for f in todo])
+    fresh = _set(fresh, "path_key", [f[0] for f in todo])
     if kept is None:
         return fresh, len(todo), 0, digests
     if digests != learnt and not redactor.every_name:
         # New identifiers may be in reused rows' paths too (a folder named after a patient whose
         # first image just arrived): those are redacted afresh, so the manifest is a fresh scan's.
-        real = [by_key[k].path for k in kept.column("path_key").to_pylist()]
+        real = [by_key[k][0] for k in kept.column("path_key").to_pylist()]
         kept = _set(kept, "path", [redactor.redact(p) for p in real])
     return pa.concat_tables([kept, fresh]), len(todo), kept.num_rows, digests
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from radflow.dicom import deid
-from radflow.dicom.scan_walk import FileStat, list_files
+from radflow.dicom.scan_walk import Stat, stat_files
 from radflow.errors import ConfigError, InputError
 
 __all__ = [
@@ -142,11 +142,11 @@ def path_keyer(key: bytes) -> Callable[[str], str]:
     return path_key
 
 
-def by_path_key(files: Sequence[FileStat], key: bytes) -> dict[str, FileStat]:
+def by_path_key(files: Sequence[Stat], key: bytes) -> dict[str, Stat]:
     """Each file by its path_key; a collision of the 64-bit keys (about 1 in 10^7 for a million
     files) stops the run rather than lose a file silently."""
     path_key = path_keyer(key)
-    found = {path_key(f.path): f for f in files}
+    found = {path_key(f[0]): f for f in files}
     if len(found) != len(files):
         raise RuntimeError("two source paths share a path_key; report this, and ingest with --real-paths")
     return found
@@ -381,8 +381,8 @@ class Redactor:
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
     """Each file under `root` (walked once) by its path_key → its real relative path."""
-    files = list_files(root, exclude=exclude, hide_names=True)  # redacted paths: no folder name in logs
-    return {k: f.path for k, f in by_path_key(files, key).items()}
+    files = stat_files(root, exclude=exclude, hide_names=True)  # redacted paths: no folder name in logs
+    return {k: f[0] for k, f in by_path_key(files, key).items()}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radflow.dicom.scan import COLUMNS, Header
-from radflow.dicom.scan_walk import FileStat
+from radflow.dicom.scan_walk import Stat
 
 __all__ = [
     "MANIFEST",
@@ -96,20 +96,22 @@ def previous_manifest(out: Path, record: dict[str, Any]) -> pa.Table | None:
 
 
 def reusable(
-    previous: pa.Table | None, files: Sequence[FileStat], by: str = "path"
-) -> tuple[pa.Table | None, list[FileStat]]:
+    previous: pa.Table | None, files: Sequence[Stat], by: str = "path"
+) -> tuple[pa.Table | None, list[Stat]]:
     """Previous rows still valid (same `by` column, size and mtime_ns), and the files that must be read.
 
     `files` name each file as the `by` column does: its path, or (redacted paths) its path_key.
     """
     if previous is None or previous.num_rows == 0:
         return None, list(files)
-    # (name, size, mtime_ns) triples: a FileStat is such a tuple, so sets match them without lookups
+    # (name, size, mtime_ns) triples: a file's Stat is such a tuple, so sets match them without lookups
     rows = list(zip(*(previous.column(c).to_pylist() for c in (by, "size", "mtime_ns")), strict=True))
     known = set(rows)
     todo = [f for f in files if f not in known]
     if len(todo) == len(files):
         return None, todo
+    if len(files) - len(todo) == len(rows):  # names are unique: every previous row matched a file
+        return previous, todo
     current = set(files)
     # One flag per previous row, in its order: deleted and changed files drop out.
     keep = [row in current for row in rows]

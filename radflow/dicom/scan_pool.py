@@ -24,7 +24,7 @@ from pydicom import config as pydicom_config
 from tqdm import tqdm
 
 from radflow.dicom.scan import Header, KeyMaker, read_header
-from radflow.dicom.scan_walk import FileStat
+from radflow.dicom.scan_walk import Stat
 
 __all__ = ["cpu_count", "paused_gc", "quiet_pydicom", "read_headers"]
 
@@ -71,7 +71,7 @@ def quiet_pydicom() -> Iterator[None]:
 
 
 def read_chunk(
-    root: str, key: bytes, chunk: Sequence[FileStat], collect: bool = False
+    root: str, key: bytes, chunk: Sequence[Stat], collect: bool = False
 ) -> tuple[list[Header], set[str]]:
     """Read a chunk's headers under `root` (in a worker); with `collect`, also its path-token digests."""
     keys = KeyMaker(key, collect_path_ids=collect)
@@ -79,15 +79,15 @@ def read_chunk(
         return _read(root, keys, chunk), keys.path_digests or set()
 
 
-def _read(root: str, keys: KeyMaker, chunk: Sequence[FileStat]) -> list[Header]:
+def _read(root: str, keys: KeyMaker, chunk: Sequence[Stat]) -> list[Header]:
     """Read a chunk of files with pydicom quiet; `keys` may be shared across chunks."""
     join = os.path.join
     with quiet_pydicom():
-        return [read_header(join(root, f.path), f.path, f.size, f.mtime_ns, keys) for f in chunk]
+        return [read_header(join(root, path), path, size, mtime_ns, keys) for path, size, mtime_ns in chunk]
 
 
 def read_headers(
-    root: str, files: Sequence[FileStat], key: bytes, workers: int, digests: set[str] | None = None
+    root: str, files: Sequence[Stat], key: bytes, workers: int, digests: set[str] | None = None
 ) -> list[Header]:
     """Read every file's header, in `workers` processes (0 = one per core), in input order.
 
@@ -122,7 +122,7 @@ def _chunk_count(n: int, workers: int) -> int:
 
 
 def _in_process(
-    root: str, key: bytes, chunks: list[Sequence[FileStat]], bar: tqdm, digests: set[str] | None = None
+    root: str, key: bytes, chunks: list[Sequence[Stat]], bar: tqdm, digests: set[str] | None = None
 ) -> list[Header]:
     out: list[Header] = []
     keys = KeyMaker(key, digests is not None)  # shared by all chunks: a study's files often span several
@@ -137,7 +137,7 @@ def _in_process(
 def _on_cluster(
     root: str,
     key: bytes,
-    chunks: list[Sequence[FileStat]],
+    chunks: list[Sequence[Stat]],
     address: str,
     bar: tqdm,
     digests: set[str] | None = None,
@@ -159,7 +159,7 @@ def _on_cluster(
 def _in_pool(
     root: str,
     key: bytes,
-    chunks: list[Sequence[FileStat]],
+    chunks: list[Sequence[Stat]],
     workers: int,
     bar: tqdm,
     digests: set[str] | None = None,

@@ -286,6 +286,14 @@ def test_reusable_keeps_unchanged_rows_only() -> None:
     assert kept is not None and kept.column("path").to_pylist() == ["a"]
     assert [f.path for f in todo] == ["b", "d"]
     assert reusable(None, now) == (None, now)
+    # Plain (path, size, mtime_ns) tuples, as the walk gives them, match alike; when every previous
+    # row is matched (files only added), the previous table comes back whole.
+    grown = [("a", 10, 100), ("b", 10, 100), ("c", 10, 100), ("e", 5, 5)]
+    kept, todo = reusable(previous, grown)
+    assert kept is not None and kept.column("path").to_pylist() == ["a", "b", "c"]
+    assert todo == [("e", 5, 5)]
+    kept, todo = reusable(previous, [("a", 10, 100), ("b", 10, 100), ("e", 5, 5)])  # c deleted
+    assert kept is not None and kept.column("path").to_pylist() == ["a", "b"]
 
 
 def test_pool_and_in_process_give_the_same_rows(tmp_path: Path) -> None:
