@@ -7,7 +7,8 @@ number, short UIDs) into a keyed digest of its normalised text; raw values never
 process. A path is then split into tokens (runs of letters and digits, split again where digits
 meet letters or a capitalised word starts: an identifier glued to other text, 'DOE12345', is
 tokens of its own), and every run of tokens whose normalised text has a known digest becomes
-`id-<8 hex>`; so does every UID-like run of more than MAX_WINDOW
+`id-<8 hex>`; so does a run of digits holding a known number of 6 digits or more ('IM4711000001',
+found by the digest of the number's first digits), every UID-like run of more than MAX_WINDOW
 dotted numbers, known or not, which spares a digest per instance UID and keeps redaction.json
 to the shared identifiers, and every calendar date, known or not (YYYYMMDD, glued to letters too,
 or written out with separators). Without the key nobody can test a guessed name
@@ -34,7 +35,9 @@ from radflow.dicom.scan_walk import Stat, stat_files
 from radflow.errors import ConfigError, InputError
 
 __all__ = [
+    "INSIDE_PREFIX",
     "KEPT_EXTENSIONS",
+    "MIN_INSIDE_DIGITS",
     "MIN_LENGTH",
     "Redactor",
     "SourcePaths",
@@ -52,11 +55,16 @@ __all__ = [
 
 MIN_LENGTH = 3  # shorter values ('M', 'Q', '01') would redact ordinary folder names
 MAX_WINDOW = 6  # dotted numbers up to which a run is a value, not a UID: '1.2.3.4.5.6' is digested
+# A known identifier inside a longer run of digits is found from this many digits: fewer would
+# match the counters file names are made of ('IM000123' holds every 3-digit PatientID up to 123).
+MIN_INSIDE_DIGITS = 6
+INSIDE_PREFIX = "^"  # marks a prefix form: a normalised window text never holds it
 MAX_PIECES = 16  # tokens per window: 'DOE_JOHN_Q', '2015-07-22', 'MRN-12-345', 'DOE12345', 'AB1CD2EF3'
 # A redacted token stays whole and never matches again. Any other run of letters and digits splits
 # where digits meet letters and where a capitalised word starts, so an identifier glued to other
 # text is a window of its own ('DOE12345' is DOE + 12345, 'DoeJohn' Doe + John, 'MRN4711' MRN + 4711)
-# while a window still joins the pieces of a whole value; within a run of digits nothing splits.
+# while a window still joins the pieces of a whole value. A run of digits never splits: one that
+# holds a known identifier of MIN_INSIDE_DIGITS or more digits is redacted whole (Redactor._match).
 _REDACTED_TOKEN = re.compile(r"id-[0-9a-f]{8}(?![^\W_])")  # anywhere, glued to letters too: 'CTid-…'
 _PIECES = re.compile(
     r"[0-9]+"
@@ -80,7 +88,8 @@ def normalise(text: str) -> str:
 
 
 def identifier_forms(values: Iterable[str]) -> set[str]:
-    """The normalised forms of header values worth redacting: each value, each multi-value, each name part."""
+    """The normalised forms of header values worth redacting: each value, each multi-value, each name
+    part, the numbers in them (see _number_forms)."""
     forms: set[str] = set()
     for value in values:
         for item in value.split("\\"):  # a multi-valued element (OtherPatientIDs) as read
@@ -89,9 +98,21 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
             whole = normalise(item)
             if len(whole) >= MIN_LENGTH:
                 forms.add(whole)
+            forms.update(_number_forms(whole))
             if "^" in item or "=" in item:  # a name: each component and group too
                 forms.update(n for n in map(normalise, _NAME_PARTS.split(item)) if len(n) >= MIN_LENGTH)
     return forms
+
+
+_DIGIT_RUNS = re.compile(rf"[0-9]{{{MIN_INSIDE_DIGITS},}}")
+
+
+def _number_forms(normalised: str) -> set[str]:
+    """The forms by which a value's numbers are found: each run of MIN_INSIDE_DIGITS or more digits
+    (the number of 'MRN9205654', which an export may write bare), and for each the prefix form of its
+    first MIN_INSIDE_DIGITS digits, by which Redactor finds the number inside a longer digit run."""
+    runs = _DIGIT_RUNS.findall(normalised)
+    return {*runs, *(INSIDE_PREFIX + run[:MIN_INSIDE_DIGITS] for run in runs)}
 
 
 def is_uid_run(text: str) -> bool:
@@ -284,6 +305,7 @@ class Redactor:
         self._memo: dict[str, str] = {}
         self._folders: dict[str, str] = {}  # a folder's files share it: one lookup per path, not per part
         self._short: dict[str, str] = {}  # digests of short window texts, which recur ('dcm', 'im0001')
+        self._inside: dict[str, bool] = {}  # digit runs checked for an identifier inside them
 
     def digest(self, normalised: str) -> str:
         """token_digest under this redactor's key."""
@@ -369,14 +391,39 @@ class Redactor:
             text = "".join(tokens.texts[i : i + width])
             if len(text) < MIN_LENGTH:
                 continue
-            digest = self._short.get(text) or self.digest(text)
-            if len(text) <= 12:
-                self._short[text] = digest
-            if digest in self.digests:
+            if digest := self._known(text):
                 return width, digest
         if dated:  # a written-out date, known or not, keyed as YYYYMMDD as a header holds it
             return dated, self.digest(_canonical_date(tokens.texts[i : i + dated]))
+        if i < tokens.free[i] and self._holds_identifier(tokens.texts[i]):
+            return 1, self.digest(tokens.texts[i])
         return 0, ""
+
+    def _known(self, text: str) -> str:
+        """The digest of a normalised window text when it is a known identifier's, else ''."""
+        digest = self._short.get(text) or self.digest(text)
+        if len(text) <= 12:
+            self._short[text] = digest
+        return digest if digest in self.digests else ""
+
+    def _holds_identifier(self, token: str) -> bool:
+        """Whether a run of digits holds a known identifier of at least MIN_INSIDE_DIGITS digits that
+        is not the whole run (PatientID 471100 in 'IM4711000001': a number glued to a counter). The
+        whole run is then redacted: no split of a digit run is more plausible than another. Each
+        identifier's first MIN_INSIDE_DIGITS digits are digested too (identifier_forms), so a run
+        costs one digest per position, and longer widths are tried only where a prefix is known."""
+        n = len(token)
+        if n <= MIN_INSIDE_DIGITS or not token.isdigit() or not token.isascii():
+            return False
+        found = self._inside.get(token)
+        if found is None:
+            found = self._inside[token] = any(
+                self._known(token[start : start + width])
+                for start in range(n - MIN_INSIDE_DIGITS + 1)
+                if self._known(INSIDE_PREFIX + token[start : start + MIN_INSIDE_DIGITS])
+                for width in range(n - start - (start == 0), MIN_INSIDE_DIGITS - 1, -1)
+            )
+        return found
 
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:

@@ -39,7 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST, SOURCE, REDACTION = "manifest.parquet", "source.json", "redaction.json"
-SCAN_VERSION = 4  # bump when a column's meaning changes: older manifests are then re-scanned whole
+SCAN_VERSION = 5  # bump when a column's meaning changes: older manifests are then re-scanned whole
 _TYPES = {
     "size": pa.int64(),
     "mtime_ns": pa.int64(),

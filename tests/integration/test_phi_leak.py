@@ -290,6 +290,11 @@ def _phi_named_export(cohort: Path, tmp_path: Path) -> tuple[Path, dict[str, str
     # Another patient's folder: surname and PatientID glued together, without a separator
     theirs = pydicom.dcmread(next(other.rglob("*.dcm")), stop_before_pixels=True)
     their_surname, their_id = str(theirs.PatientName).split("^")[0].replace("-", ""), str(theirs.PatientID)
+    # ... and one of their files named by the PatientID's number (without 'MRN') glued to a counter
+    number = "".join(c for c in their_id if c.isdigit())
+    assert len(number) >= 6, their_id
+    counted = sorted(other.rglob("*.dcm"))[-1]
+    counted.rename(counted.with_name(f"{number}0017.dcm"))
     other.rename(other.with_name(f"{their_surname}{their_id}"))
     values = {
         "19870611": "a date no header holds, glued in a folder name",
@@ -301,6 +306,7 @@ def _phi_named_export(cohort: Path, tmp_path: Path) -> tuple[Path, dict[str, str
         str(header.SOPInstanceUID).lower(): "SOPInstanceUID as a file name",
         their_id.lower(): "PatientID glued to the surname in a folder name",
         their_surname.lower(): "a surname glued to the PatientID in a folder name",
+        number: "the PatientID's number glued to a counter in a file name",
     }
     named = (src / folder, src / f"{their_surname}{their_id}")
     renamed = sorted(p.relative_to(src).as_posix() for d in named for p in d.rglob("*") if p.is_file())

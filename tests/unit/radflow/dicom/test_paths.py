@@ -42,7 +42,9 @@ def test_forms_are_normalised_values_name_components_and_multivalues() -> None:
     for text in (SOP, "MRN12345", "ACC-9981", "1.2.a_B", "", ".", "ÅSE.1", "x\x00y", "Straße"):
         assert normalise(text) == re.sub("[^a-z0-9]", "", text.casefold()), text
     forms = identifier_forms(["DOE^JOHN^Q", "MRN-1\\OLD-77", "19610203"])
-    assert forms == {"doejohnq", "doe", "john", "mrn1", "old77", "19610203"}  # 'q' is too short
+    # 'q' is too short; a number of 6 digits or more also gives its prefix form (found inside runs)
+    assert forms == {"doejohnq", "doe", "john", "mrn1", "old77", "19610203", "^196102"}
+    assert identifier_forms(["MRN9205654"]) == {"mrn9205654", "9205654", "^920565"}  # its number bare
     assert identifier_forms(["AB", "x^Y", ""]) == set()
 
 
@@ -73,7 +75,7 @@ def test_dates_with_separators_and_accession_numbers_match() -> None:
 def test_uid_like_runs_are_redacted_whole_known_or_not() -> None:
     # More than 6 dotted numbers is a UID: redacted whole without a digest, so instance UIDs need
     # none (identifier_forms skips them) and a companion file named after one is covered too.
-    assert identifier_forms([SOP, "1.2.3.4.5.6"]) == {"123456"}  # a short one is digested as usual
+    assert identifier_forms([SOP, "1.2.3.4.5.6"]) == {"123456", "^123456"}  # a short one as usual
     for text in (
         SOP,
         "1.2.3.4.5.6",
@@ -120,6 +122,22 @@ def test_identifiers_glued_to_other_text_are_redacted() -> None:
         assert r.redact(once) == once and redactor().redact(once) == redactor().redact(
             redactor().redact(once)
         )
+
+
+def test_a_number_inside_a_longer_run_of_digits_redacts_the_run() -> None:
+    """A run of digits never splits, but one holding a known number of 6 digits or more (an MRN glued
+    to a counter) is redacted whole; shorter numbers inside runs are kept (counters hold them all)."""
+    r = redactor(["471100", "MRN9205654", "12345", "20150722"])
+    assert r.redact("IM4711000001.dcm") == f"IM{tag('4711000001')}.dcm"  # at the start
+    assert r.redact("00471100/x") == f"{tag('00471100')}/x"  # at the end
+    assert r.redact("s/92056540017") == f"s/{tag('92056540017')}"  # an MRN's number without 'MRN'
+    assert r.redact("9205654_CT") == f"{tag('9205654')}_CT"  # and bare, on its own
+    assert r.redact("CT2015072201") == f"CT{tag('2015072201')}"  # a date glued to a counter
+    assert r.redact("IM1234500") == "IM1234500"  # 12345 is under 6 digits: kept
+    for kept in ("IM4711010", "47110", "IM000001", "4711", "1.2.840.4711.5", "v1.2.3"):
+        assert r.redact(kept) == kept, kept
+    once = r.redact("IM4711000001_DOE")
+    assert r.redact(once) == once
 
 
 def test_redaction_is_idempotent_and_safe_with_a_larger_set() -> None:
