@@ -34,7 +34,7 @@ from radflow.dicom.scan_manifest import (
     write,
 )
 from radflow.dicom.scan_pool import paused_gc, read_headers
-from radflow.dicom.scan_walk import Stat, stat_files
+from radflow.dicom.scan_walk import Stat, list_files
 from radflow.errors import InputError, user_errors
 
 __all__ = ["IngestResult", "main", "run"]
@@ -86,7 +86,7 @@ def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float
     # The previous manifest is read (pyarrow, which releases the GIL) while the walk stats every file.
     with ThreadPoolExecutor(max_workers=1) as reader:
         earlier = reader.submit(previous_manifest, out, record)
-        files = stat_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
+        files = list_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
         previous = earlier.result()
     if not files and not os.access(source, os.R_OK | os.X_OK):
         raise InputError(

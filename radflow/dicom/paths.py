@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from radflow.dicom import deid
-from radflow.dicom.scan_walk import Stat, stat_files
+from radflow.dicom.scan_walk import Stat, list_files
 from radflow.errors import ConfigError, InputError
 
 __all__ = [
@@ -421,14 +421,15 @@ class Redactor:
                 self._known(token[start : start + width])
                 for start in range(n - MIN_INSIDE_DIGITS + 1)
                 if self._known(INSIDE_PREFIX + token[start : start + MIN_INSIDE_DIGITS])
-                for width in range(n - start - (start == 0), MIN_INSIDE_DIGITS - 1, -1)
+                for width in range(n - start, MIN_INSIDE_DIGITS - 1, -1)
+                if width < n  # the whole run was matched as a window already
             )
         return found
 
 
 def keyed_paths(root: Path, key: bytes, exclude: Path | None = None) -> dict[str, str]:
     """Each file under `root` (walked once) by its path_key → its real relative path."""
-    files = stat_files(root, exclude=exclude, hide_names=True)  # redacted paths: no folder name in logs
+    files = list_files(root, exclude=exclude, hide_names=True)  # redacted paths: no folder name in logs
     return {k: f[0] for k, f in by_path_key(files, key).items()}
 
 

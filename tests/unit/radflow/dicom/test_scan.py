@@ -23,7 +23,7 @@ from radflow.dicom.scan import DICOMDIR_SOP_CLASS, Header, KeyMaker, read_header
 from radflow.dicom.scan_manifest import SCHEMA, reusable, to_table
 from radflow.dicom.scan_pool import _in_pool, _in_process, quiet_pydicom
 from radflow.dicom.scan_sniff import GZIP_MESSAGE, sniff
-from radflow.dicom.scan_walk import FileStat, list_files
+from radflow.dicom.scan_walk import Stat, list_files
 
 KEY = b"scan-test-key"
 PHI = {
@@ -234,7 +234,7 @@ def test_unlistable_folder_is_reported_and_listed_as_one_row() -> None:
         (base / "x" / "b.dcm").write_bytes(b"y")
         world_writable(base)
         (base / "x" / "locked").chmod(0o700 if os.geteuid() == 0 else 0)
-        found: dict[str, list[FileStat]] = {}
+        found: dict[str, list[Stat]] = {}
 
         def walk() -> None:
             handler = logging.FileHandler(base / "log.txt")
@@ -252,10 +252,10 @@ def test_unlistable_folder_is_reported_and_listed_as_one_row() -> None:
         got = (base / "walked.txt").read_text()
         assert got == repr(
             {
-                "plain": [FileStat("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns)],
+                "plain": [("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns)],
                 "folders": [
-                    FileStat("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns),
-                    FileStat("locked/", 0, 0),
+                    ("b.dcm", 1, (base / "x" / "b.dcm").stat().st_mtime_ns),
+                    ("locked/", 0, 0),
                 ],
             }
         )
@@ -272,8 +272,8 @@ def test_list_files_walks_everything_once(tmp_path: Path) -> None:
         (tmp_path / rel).write_bytes(b"12345")
     (tmp_path / "x" / "loop").symlink_to(tmp_path)  # a cycle must not loop
     files = list_files(tmp_path, exclude=tmp_path / "out")
-    assert [f.path for f in files] == [".hidden", "a.dcm", "x/notes.txt", "x/y/z/IM0001"]
-    assert all(f.size == 5 and f.mtime_ns > 0 for f in files)
+    assert [f[0] for f in files] == [".hidden", "a.dcm", "x/notes.txt", "x/y/z/IM0001"]
+    assert all(size == 5 and mtime_ns > 0 for _, size, mtime_ns in files)
 
 
 def test_reusable_keeps_unchanged_rows_only() -> None:
@@ -281,13 +281,12 @@ def test_reusable_keeps_unchanged_rows_only() -> None:
     rows = [Header(p, 10, 100, False, "x", *blank, None, None, None, None, None, "", False) for p in "abc"]
     previous = to_table(rows)
     assert previous.schema == SCHEMA
-    now = [FileStat("a", 10, 100), FileStat("b", 11, 100), FileStat("d", 1, 1)]  # b changed, c gone, d new
+    now = [("a", 10, 100), ("b", 11, 100), ("d", 1, 1)]  # b changed, c gone, d new
     kept, todo = reusable(previous, now)
     assert kept is not None and kept.column("path").to_pylist() == ["a"]
-    assert [f.path for f in todo] == ["b", "d"]
+    assert [f[0] for f in todo] == ["b", "d"]
     assert reusable(None, now) == (None, now)
-    # Plain (path, size, mtime_ns) tuples, as the walk gives them, match alike; when every previous
-    # row is matched (files only added), the previous table comes back whole.
+    # When every previous row is matched (files only added), the previous table comes back whole.
     grown = [("a", 10, 100), ("b", 10, 100), ("c", 10, 100), ("e", 5, 5)]
     kept, todo = reusable(previous, grown)
     assert kept is not None and kept.column("path").to_pylist() == ["a", "b", "c"]
@@ -301,7 +300,7 @@ def test_pool_and_in_process_give_the_same_rows(tmp_path: Path) -> None:
         write(tmp_path / f"d{i % 3}" / f"{i}.dcm", ct_dataset(sop=f"1.2.3.{i}"))
     (tmp_path / "readme.txt").write_text("hello\n")
     files = list_files(tmp_path)
-    chunks: list[Sequence[FileStat]] = [files[i : i + 4] for i in range(0, len(files), 4)]
+    chunks: list[Sequence[Stat]] = [files[i : i + 4] for i in range(0, len(files), 4)]
     from tqdm import tqdm
 
     with tqdm(disable=True) as bar:
