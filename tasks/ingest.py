@@ -83,7 +83,8 @@ def run(params: IngestParams, source: Path, out: Path) -> IngestResult:
 def _run(params: IngestParams, source: Path, out: Path, key: bytes, start: float) -> IngestResult:
     """The scan proper: walk, reuse, read, write."""
     record = source_record(source, key_fingerprint(key), params.redact_paths)
-    # The previous manifest is read (pyarrow, which releases the GIL) while the walk stats every file.
+    # The previous manifest is read (pyarrow, which releases the GIL) while the walk stats every file;
+    # the reader thread is joined here, before read_headers forks any worker.
     with ThreadPoolExecutor(max_workers=1) as reader:
         earlier = reader.submit(previous_manifest, out, record)
         files = list_files(source, exclude=out, hide_names=bool(params.redact_paths), folders=True)
