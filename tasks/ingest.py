@@ -123,17 +123,17 @@ def _scan_redacted(
     learnt = frozenset(digests)
     # Walked files match reused rows by path_key, so nothing is redacted for an unchanged file.
     by_key = by_path_key(files, key)
-    kept, todo = reusable(previous, [(k, f[1], f[2]) for k, f in by_key.items()], "path_key")
-    rows = read_headers(os.fspath(source), [by_key[f[0]] for f in todo], key, params.workers, digests)
+    kept, todo = reusable(previous, [(k, size, mtime) for k, (_, size, mtime) in by_key.items()], "path_key")
+    rows = read_headers(os.fspath(source), [by_key[k] for k, _, _ in todo], key, params.workers, digests)
     redactor = Redactor(key, digests, every_name=params.redact_paths == "all")
     fresh = _set(to_table(rows), "path", [redactor.redact(r.path) for r in rows])
-    fresh = _set(fresh, "path_key", [f[0] for f in todo])
+    fresh = _set(fresh, "path_key", [k for k, _, _ in todo])
     if kept is None:
         return fresh, len(todo), 0, digests
     if digests != learnt and not redactor.every_name:
         # New identifiers may be in reused rows' paths too (a folder named after a patient whose
         # first image just arrived): those are redacted afresh, so the manifest is a fresh scan's.
-        real = [by_key[k][0] for k in kept.column("path_key").to_pylist()]
+        real = [by_key[k][0] for k in kept.column("path_key").to_pylist()]  # (path, size, mtime)
         kept = _set(kept, "path", [redactor.redact(p) for p in real])
     return pa.concat_tables([kept, fresh]), len(todo), kept.num_rows, digests
 
