@@ -39,8 +39,14 @@ def summary_sentence(ev: Evaluation) -> str:
     return (
         f"On {n} test images ({tp + fn} with the finding), the model at threshold {t:.3g} flagged "
         f"{tp} of the {tp + fn} positive images and cleared {tn} of the {tn + fp} negative images; "
-        f"{fp} negatives were flagged (false positives) and {fn} positives missed (false negatives)."
+        f"{_count(fp, 'negative')} {'was' if fp == 1 else 'were'} flagged (false positives) and "
+        f"{_count(fn, 'positive')} missed (false negatives)."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 negative', '4 negatives': the summary is read aloud in case conferences."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def limits_section(ev: Evaluation) -> str:

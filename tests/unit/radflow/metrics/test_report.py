@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from radflow.config import EvaluateParams
 from radflow.metrics.binary import classification_metrics
 from radflow.metrics.evaluation import Evaluation, SplitData, evaluate_model
 from radflow.metrics.outputs import write_outputs
+from radflow.metrics.report_text import summary_sentence
 
 PARAMS = EvaluateParams(
     bootstrap=30,
@@ -157,3 +159,22 @@ def test_an_empty_validation_split_falls_back_and_is_reported(tmp_path: Path) ->
     assert ev.operating_point.method == "fallback" and ev.val["n"] == 0 and ev.val["auc"] is None
     html = write_outputs(ev, tmp_path, pd.DataFrame({"split": ["test"]}), {}).report.read_text()
     assert "only one class" in html  # the fallback is stated in the limits, not hidden
+
+
+def test_the_summary_sentence_counts_each_outcome_in_plain_words(
+    evaluation: tuple[Evaluation, SplitData, nn.Module],
+) -> None:
+    ev, _, _ = evaluation
+    t = ev.operating_point.threshold
+    below, above = t / 2, (1 + t) / 2
+    # 2 true positives, 1 missed positive, 1 flagged negative, 3 cleared negatives
+    labels = np.array([1, 1, 1, 0, 0, 0, 0])
+    probs = np.array([above, above, below, above, below, below, below])
+    text = summary_sentence(replace(ev, test_labels=labels, test_probs=probs))
+    assert "On 7 test images (3 with the finding)" in text
+    assert "flagged 2 of the 3 positive images and cleared 3 of the 4 negative images" in text
+    assert "1 negative was flagged (false positives) and 1 positive missed" in text
+    # 3 flagged negatives, 2 missed positives
+    labels, probs = np.array([0, 0, 0, 1, 1]), np.array([above, above, above, below, below])
+    many = summary_sentence(replace(ev, test_labels=labels, test_probs=probs))
+    assert "3 negatives were flagged (false positives) and 2 positives missed" in many
