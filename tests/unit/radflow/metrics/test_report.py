@@ -86,7 +86,8 @@ def test_every_file_is_written_and_the_html_stands_alone(
 ) -> None:
     ev, test, _ = evaluation
     counts = pd.DataFrame({"split": ["train", "val", "test"], "studies": [80, 40, 48]})
-    paths = write_outputs(ev, tmp_path, counts, {"config.network": "tiny", "lineage.seed": 0})
+    info = {"config.network": "tiny", "config.tta_flip_dims": "", "lineage.seed": 0}
+    paths = write_outputs(ev, tmp_path, counts, info)
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.all_files())
     metrics = json.loads(paths.metrics.read_text())
     assert {
@@ -124,6 +125,7 @@ def test_every_file_is_written_and_the_html_stands_alone(
         assert heading in html
     assert html.count('<tr class="flag">') == 3  # the three sites have 16 test images each: flagged, shown
     assert "small (n &lt; 20)" in html
+    assert '<td class="l">config.tta_flip_dims</td><td class="l">none</td>' in html  # not a blank cell
 
 
 def test_single_class_test_split_gives_null_auc_with_a_reason(tmp_path: Path) -> None:
