@@ -243,6 +243,11 @@ def _interval(ci: Any) -> str:
 
 
 def _plain(value: Any) -> str:
+    """A setting as the HTML report shows it: 'none' and 'yes'/'no', not Python's None and False."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(_plain(v) for v in value) if value else "none"
     if isinstance(value, float):
