@@ -90,7 +90,10 @@ def model_info(model_path: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    return ", ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+    """Lists as '0, 2'; an empty one as 'none' (no test-time flips), not a blank cell that looks lost."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) if value else "none"
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:

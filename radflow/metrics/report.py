@@ -274,9 +274,5 @@ def _data(ev: Evaluation, context: ReportContext) -> str:
 
 
 def _lineage(context: ReportContext) -> str:
-    # an empty value (no test-time flips) is shown as 'none', not as a blank cell that looks lost
-    info = {
-        k: "none" if isinstance(v, (str, list, tuple)) and not v else v for k, v in context.model_info.items()
-    }
-    frame = pd.DataFrame([{"item": k, "value": v} for k, v in info.items()])
+    frame = pd.DataFrame([{"item": k, "value": v} for k, v in context.model_info.items()])
     return "<h2>Model lineage</h2>" + table(frame, left=("item", "value"))

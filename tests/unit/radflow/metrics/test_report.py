@@ -18,6 +18,10 @@ from radflow.metrics.binary import classification_metrics
 from radflow.metrics.evaluation import Evaluation, SplitData, evaluate_model
 from radflow.metrics.outputs import write_outputs
 from radflow.metrics.report_text import summary_sentence
+from radflow.models.checkpoint import save_model
+from radflow.models.config import ModelConfig
+from radflow.models.networks import build_network
+from tasks.evaluate import model_info
 
 PARAMS = EvaluateParams(
     bootstrap=30,
@@ -86,8 +90,9 @@ def test_every_file_is_written_and_the_html_stands_alone(
 ) -> None:
     ev, test, _ = evaluation
     counts = pd.DataFrame({"split": ["train", "val", "test"], "studies": [80, 40, 48]})
-    info = {"config.network": "tiny", "config.tta_flip_dims": "", "lineage.seed": 0}
-    paths = write_outputs(ev, tmp_path, counts, info)
+    config = ModelConfig(network="small_cnn", spatial_size=(12, 12), modalities=("CR",), width=4)
+    save_model(tmp_path / "model.pt", build_network(config).state_dict(), config, {"seed": 0})
+    paths = write_outputs(ev, tmp_path, counts, model_info(tmp_path / "model.pt", config.to_dict()))
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.all_files())
     metrics = json.loads(paths.metrics.read_text())
     assert {
