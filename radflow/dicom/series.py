@@ -205,7 +205,13 @@ def _checked(
     """Slice count, gantry tilt and spacing checks on one sorted 3D stack."""
     n = len(slices)
     if n < params.min_slices:
-        v = Verdict("TOO_FEW_SLICES", f"{n} slice(s), fewer than clean.min_slices = {params.min_slices}.")
+        detail = f"{n} slice(s), fewer than clean.min_slices = {params.min_slices}."
+        if note:  # one time point of a 4D stack: every time point has as few
+            detail = (
+                f"{n} slice(s) in {note}, fewer than clean.min_slices = {params.min_slices}: a time series "
+                "at so few positions (a cine, a single-slice dynamic) is not a volume."
+            )
+        v = Verdict("TOO_FEW_SLICES", detail)
         return [], [(s, v) for s in slices]
     iop = slices[0].orientation
     assert iop is not None and slices[0].pixel_spacing is not None

@@ -136,6 +136,19 @@ def test_too_few_slices() -> None:
     assert not plans and set(rejected.values()) == {"TOO_FEW_SLICES"}
 
 
+def test_a_time_series_of_too_few_positions_says_so_per_time_point() -> None:
+    # a two-slice cine of 3 phases: each time point is a stack of 2, too few for a volume
+    insts = [instance(t * 10 + i, 8.0 * i, time=float(t)) for t in range(3) for i in range(2)]
+    stacks, _ = split_stacks(insts, PARAMS)
+    (stack,) = stacks
+    plans, rejected = plan_stack(stack, PARAMS)
+    assert not plans and len(rejected) == 6
+    details = {s.time_key[0]: v.detail for s, v in rejected}
+    assert {v.reason for _, v in rejected} == {"TOO_FEW_SLICES"}
+    assert details[2.0].startswith("2 slice(s) in time point 3 of 3, fewer than clean.min_slices = 4")
+    assert "cine" in details[0.0]
+
+
 def test_missing_slice_is_found_along_the_normal() -> None:
     plans, rejected = plans_of([instance(i, z) for i, z in enumerate([0, 2, 4, 8, 10, 12])])
     assert not plans and set(rejected.values()) == {"MISSING_SLICES"}
