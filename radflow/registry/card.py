@@ -243,7 +243,7 @@ def _interval(ci: Any) -> str:
 
 
 def _plain(value: Any) -> str:
-    """A setting as the HTML report shows it: 'none' and 'yes'/'no', not Python's None and False."""
+    """A setting for people: 'none' (unset, or an empty list) and 'yes'/'no', not Python's None and False."""
     if value is None:
         return "none"
     if isinstance(value, bool):
