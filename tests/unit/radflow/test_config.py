@@ -26,6 +26,20 @@ def test_shipped_params_are_valid() -> None:
     assert params.train.epochs >= 1
 
 
+@pytest.mark.parametrize(
+    "recipe", sorted((ROOT / "configs" / "medmnist").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_benchmark_recipes_are_complete_valid_params(recipe: Path) -> None:
+    """Each recipe replaces params.yaml whole: every stage's section present (pacs is optional), every key
+    known, predefined splits, a registry name of its own."""
+    stages = set(yaml.safe_load((ROOT / "params.yaml").read_text())) - {"pacs"}
+    raw = yaml.safe_load(recipe.read_text())
+    assert stages <= set(raw), f"{recipe.name} lacks {sorted(stages - set(raw))}"
+    params = load_params(recipe)
+    assert params.split.strategy == "predefined"
+    assert params.register.model != load_params(ROOT / "params.yaml").register.model
+
+
 def test_misspelled_key_names_the_key_and_the_known_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, {"train": {"epocs": 3}})
     with pytest.raises(ConfigError) as err:
