@@ -33,6 +33,12 @@ class AugmentParams(Section):
     probability: float = Field(
         default=0.8, ge=0, le=1, description="Chance that a sample gets the affine/noise/contrast change."
     )
+    mixup_alpha: float = Field(
+        default=0.0,
+        ge=0,
+        description="Mixup (Zhang et al. 2018): each augmented sample is blended with another of its "
+        "batch, image and target alike, by a weight drawn from Beta(alpha, alpha); 0 turns it off.",
+    )
 
 
 class TrainParams(Section):

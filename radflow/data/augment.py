@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -75,6 +76,27 @@ class BatchAugment:
         theta = torch.cat([matrix, shift], dim=2)
         order = list(reversed(range(d)))
         return theta[:, order][:, :, [*order, d]]
+
+
+def mixup(
+    images: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample blended with a random other of the batch by a Beta(alpha, alpha) weight per sample.
+
+    torch's Beta sampler takes no generator, so the weights come from a numpy generator seeded by a
+    draw from `generator`: a resumed run repeats them.
+    """
+    n = images.shape[0]
+    if alpha <= 0 or n < 2:
+        return images, targets
+    partner = torch.randperm(n, generator=generator)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    weight = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n).astype(np.float32))
+    weight = weight.to(images.device)
+    shape = (-1, *[1] * (images.ndim - 1))
+    idx = partner.to(images.device)
+    mixed = weight.view(shape) * images + (1 - weight.view(shape)) * images[idx]
+    return mixed, weight * targets + (1 - weight) * targets[idx]
 
 
 def affine_grid(theta: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

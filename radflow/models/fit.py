@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from radflow.config.train import TrainParams
-from radflow.data.augment import BatchAugment
+from radflow.data.augment import BatchAugment, mixup
 from radflow.models import distributed
 from radflow.models.checkpoint import load_checkpoint, save_atomic
 from radflow.models.config import ModelConfig
@@ -271,6 +271,7 @@ def _train_epoch(
         images = augment(data.train_images[idx].to(device, non_blocking=True), run.augment_generator)
         images = (images - mean) / std
         targets = smooth(data.train_labels[idx].to(device), params.label_smoothing)
+        images, targets = mixup(images, targets, params.augment.mixup_alpha, run.augment_generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler.is_enabled()):
             loss = loss_fn(run.forward(images).reshape(-1).float(), targets)
         run.optimizer.zero_grad(set_to_none=True)

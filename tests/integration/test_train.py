@@ -149,7 +149,7 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path: Pat
     (tmp_path / "params.yaml").write_text(
         "train:\n  modalities: [CR]\n  spatial_size: [32, 32]\n  width: 8\n  epochs: 8\n  batch_size: 8\n"
         "  dropout: 0.2\n  device: cpu\n  class_balance: sampler\n  patience: 10\n  ema_decay: 0.9\n"
-        "  augment: {flip_axes: [1], rotate_deg: 10, noise_std: 0.02, contrast: 0.1}\n"
+        "  augment: {flip_axes: [1], rotate_deg: 10, noise_std: 0.02, contrast: 0.1, mixup_alpha: 0.3}\n"
         f"  processes: {processes}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from radflow.config.train import AugmentParams
-from radflow.data.augment import BatchAugment, affine_grid
+from radflow.data.augment import BatchAugment, affine_grid, mixup
 
 
 def test_flip_axis_zero_flips_rows_in_2d_and_slices_in_3d() -> None:
@@ -43,3 +43,28 @@ def test_the_separable_grid_equals_torch_affine_grid(shape: tuple[int, ...]) -> 
     theta = torch.randn(shape[0], len(shape) - 2, len(shape) - 1, generator=torch.Generator().manual_seed(1))
     expected = F.affine_grid(theta, list(shape), align_corners=False)
     torch.testing.assert_close(affine_grid(theta, shape[2:]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mixup_blends_images_and_targets_by_the_same_weights() -> None:
+    # one-hot images make every output pixel say how much of which sample it holds
+    n = 6
+    images = torch.eye(n).view(n, 1, 1, n)
+    targets = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    mixed, mixed_targets = mixup(images, targets, 0.4, torch.Generator().manual_seed(3))
+    shares = mixed.view(n, n)
+    assert torch.allclose(shares.sum(dim=1), torch.ones(n))  # convex blends of two samples
+    assert torch.allclose(mixed_targets, shares @ targets)
+    assert (shares > 1e-6).sum(dim=1).max() <= 2
+    assert not torch.equal(mixed, images)  # Beta(0.4, 0.4) weights are almost never exactly 1
+
+
+def test_mixup_repeats_from_the_same_generator_state_and_is_off_at_zero() -> None:
+    images, targets = torch.rand(8, 1, 5, 5), torch.rand(8)
+    a = mixup(images, targets, 0.2, torch.Generator().manual_seed(1))
+    b = mixup(images, targets, 0.2, torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    generator = torch.Generator().manual_seed(1)
+    state = generator.get_state()
+    off = mixup(images, targets, 0.0, generator)
+    assert off[0] is images and off[1] is targets
+    assert torch.equal(generator.get_state(), state)  # off draws nothing: old runs stay bit-identical
