@@ -89,14 +89,13 @@ def mixup(
     n = images.shape[0]
     if alpha <= 0 or n < 2:
         return images, targets
-    partner = torch.randperm(n, generator=generator)
+    partner = torch.randperm(n, generator=generator).to(images.device)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     weight = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n).astype(np.float32))
     weight = weight.to(images.device)
-    shape = (-1, *[1] * (images.ndim - 1))
-    idx = partner.to(images.device)
-    mixed = weight.view(shape) * images + (1 - weight.view(shape)) * images[idx]
-    return mixed, weight * targets + (1 - weight) * targets[idx]
+    per_image = weight.view(-1, *[1] * (images.ndim - 1))
+    mixed = per_image * images + (1 - per_image) * images[partner]
+    return mixed, weight * targets + (1 - weight) * targets[partner]
 
 
 def affine_grid(theta: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
