@@ -256,6 +256,19 @@ def models(
     Console().print(table)
 
 
+@app.command("key-fingerprint")
+def show_key_fingerprint() -> None:
+    """Print the de-identification key's public fingerprint, as model cards and ingest record it.
+
+    The key is RADFLOW_DEID_KEY, else .radflow/deid.key here; none is created.
+    """
+    from radflow.dicom.deid import key_fingerprint, load_key
+
+    with user_errors():
+        key = load_key(create=False)
+    typer.echo(key_fingerprint(key))
+
+
 @app.command("check-params")
 def check_params(params: Annotated[Path, PARAMS] = Path("params.yaml")) -> None:
     """Validate params.yaml and say so."""

@@ -44,8 +44,9 @@ PREFIXES = {"patient": "pt", "study": "st", "series": "se", "site": "si", "insta
 MAX_SHIFT_DAYS = 730
 
 
-def load_key() -> bytes:
-    """The secret de-identification key: `RADFLOW_DEID_KEY`, else `.radflow/deid.key` (created once)."""
+def load_key(create: bool = True) -> bytes:
+    """The secret de-identification key: `RADFLOW_DEID_KEY`, else `.radflow/deid.key` (created once,
+    unless `create` is false: then a missing key is an error)."""
     env = os.environ.get(KEY_ENV)
     if env is not None:
         if not env.strip():
@@ -53,6 +54,11 @@ def load_key() -> bytes:
         return env.strip().encode()
     path = Path.cwd() / KEY_FILE
     if not path.exists():
+        if not create:
+            raise ConfigError(
+                f"there is no de-identification key: {KEY_ENV} is unset and {KEY_FILE} does not exist here; "
+                f"set {KEY_ENV} to your site's key or run from the project that holds {KEY_FILE}."
+            )
         _create_key_file(path)
     text = path.read_text().strip()
     if not text:

@@ -21,6 +21,7 @@ MODEL = "models/model.pt"
 # dvc.lock paths shown by hash: the inputs (DICOM folder, labels), every data stage's output, the model.
 # Code is vouched for by the commit; reports are this card's sources.
 DATA = ("data/",)
+INGEST_SOURCE = "data/ingest/source.json"  # what ingest's rows depend on, its key's fingerprint among them
 AUC_DROP_WORTH_NOTING = 0.05  # a perturbation that costs more AUC than this is listed as a limitation
 
 
@@ -38,6 +39,7 @@ class CardInputs:
     training: dict[str, Any]
     hashes: dict[str, str]  # dvc.lock path → md5 of the data and model
     code_commit: str | None
+    key_fingerprint: str | None = None  # the de-identification key's public fingerprint (source.json)
 
     @classmethod
     def read(cls, workdir: Path, code_commit: str | None) -> CardInputs:
@@ -56,6 +58,7 @@ class CardInputs:
             training=training,
             hashes=locked_hashes(read_text(workdir / "dvc.lock")),
             code_commit=code_commit,
+            key_fingerprint=read_json(workdir / INGEST_SOURCE).get("key_fingerprint"),
         )
 
 
@@ -96,11 +99,18 @@ def _provenance(model: str, version: str, inputs: CardInputs) -> str:
     rows = [("code, params.yaml, dvc.lock", f"the commit `{model}@{version}` tags{base}")]
     data = {p: h for p, h in inputs.hashes.items() if p.startswith(DATA) or p == MODEL}
     rows += [(f"`{path}` (md5)", md5) for path, md5 in sorted(data.items())]
+    key = ""
+    if inputs.key_fingerprint:
+        rows.append(("de-identification key (fingerprint)", f"`{inputs.key_fingerprint}`"))
+        key = (
+            " under the same de-identification key: the pseudonyms, and with them the data's hashes and a "
+            "patient-grouped split, depend on it (`radflow key-fingerprint` shows a key's fingerprint)"
+        )
     return (
         "## Provenance\n\n"
         + _table(["what", "identity"], rows)
         + f"\n\nRestore exactly this model and the data it saw: `git checkout {model}@{version}` then "
-        "`dvc checkout`; `dvc repro` rebuilds it from there."
+        f"`dvc checkout`; `dvc repro` rebuilds it from there{key}."
     )
 
 

@@ -83,6 +83,7 @@ def test_the_real_pipeline_runs_end_to_end_with_overrides(demo_project: Path) ->
         "## Subgroups",
     ):
         assert section in card
+    assert "| de-identification key (fingerprint) |" in card  # read from the run's data/ingest/source.json
 
     # A retrained model is compared with the one in prod on this run's test split, image by image.
     again = retrain(

@@ -220,3 +220,26 @@ def test_key_fingerprint_is_stable_and_reveals_nothing() -> None:
     fp = deid.key_fingerprint(KEY)
     assert fp == deid.key_fingerprint(KEY) != deid.key_fingerprint(OTHER)
     assert KEY.hex() not in fp and len(fp) == 16
+
+
+def test_key_fingerprint_command_prints_the_keys_fingerprint_and_never_creates_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from radflow.cli import app
+
+    monkeypatch.delenv(deid.KEY_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    missing = CliRunner().invoke(app, ["key-fingerprint"])
+    assert missing.exit_code != 0 and "no de-identification key" in missing.output
+    assert not (tmp_path / deid.KEY_FILE).exists()
+
+    key = deid.load_key()  # creates .radflow/deid.key
+    shown = CliRunner().invoke(app, ["key-fingerprint"])
+    assert shown.exit_code == 0 and shown.output.strip() == deid.key_fingerprint(key)
+    assert key.decode() not in shown.output
+    monkeypatch.setenv(deid.KEY_ENV, "another-secret")  # the environment's key wins, as in ingest
+    assert CliRunner().invoke(app, ["key-fingerprint"]).output.strip() == deid.key_fingerprint(
+        b"another-secret"
+    )

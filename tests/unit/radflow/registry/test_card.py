@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from radflow.registry.card import CardInputs, render
 
 
@@ -34,3 +37,16 @@ def test_model_settings_read_none_and_yes_no_rather_than_python_reprs() -> None:
         "m", "v1.0.0", "registered", "research only", {}, _inputs(training={"out_of_time": True})
     )
     assert "| training.out_of_time | yes |" in stopped
+
+
+def test_provenance_names_the_de_identification_key_by_its_fingerprint(tmp_path: Path) -> None:
+    source = tmp_path / "data" / "ingest" / "source.json"
+    source.parent.mkdir(parents=True)
+    source.write_text(json.dumps({"root": "dicom", "key_fingerprint": "0123abcd4567ef89", "scan_version": 1}))
+    inputs = CardInputs.read(tmp_path, code_commit=None)
+    assert inputs.key_fingerprint == "0123abcd4567ef89"
+    card = render("m", "v1.0.0", "registered", "research only", {}, inputs)
+    assert "| de-identification key (fingerprint) | `0123abcd4567ef89` |" in card
+    assert "under the same de-identification key" in card
+    without = render("m", "v1.0.0", "registered", "research only", {}, _inputs())
+    assert "de-identification key" not in without  # a run without ingest's record says nothing of a key
