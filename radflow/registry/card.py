@@ -1,8 +1,8 @@
 """The model card: one Markdown page on what a version is, what it was trained and tested on, how well
 it does and for whom, its known weak spots, and why it was or was not promoted.
 
-Everything on it is an aggregate (counts, metrics, settings, content hashes) or a pseudonymised key:
-no value from a DICOM header or a file path reaches it.
+Everything on it is an aggregate (counts, metrics, settings, content hashes, the de-identification
+key's public fingerprint) or a pseudonymised key: no value from a DICOM header or a file path reaches it.
 """
 
 from __future__ import annotations
