@@ -38,7 +38,8 @@ class RetrainParameters(BaseModel):
     train_max_minutes: float | None = Field(
         default=None,
         gt=0,
-        description="train.max_minutes: stop training (keeping the best weights) before this many minutes.",
+        description="train.max_minutes: fit training into this many minutes (fewer ensemble networks, or a "
+        "shorter schedule, rather than an overrun).",
     )
     ingest_source: str | None = Field(default=None, description="ingest.source (DICOM folder) for this run.")
     ingest_redact_paths: str | None = Field(

@@ -13,8 +13,9 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,10 @@ from radflow.models.networks import build_model
 from radflow.models.predict import predict_logits
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "lr"]
+# Under train.max_minutes, an ensemble network after the first is trained only when at least this
+# fraction of its schedule fits (shortened to fit): one with fewer epochs than that would be a
+# different model from the ones the recipe was tuned with, and could weaken the average.
+MIN_SCHEDULE = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +56,13 @@ class TrainResult:
     best_val_auc: float
     resumed_from: int
     seconds: float
-    out_of_time: bool = False  # train.max_minutes ended at least one network's training early
+    out_of_time: bool = False  # train.max_minutes shortened or stopped a network, or left one untrained
 
     def describe(self) -> str:
         """One line for people."""
         resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
         if self.out_of_time:
-            resumed += " (stopped early by train.max_minutes)"
+            resumed += " (cut short by train.max_minutes)"
         where = self.device if self.processes == 1 else f"{self.processes} {self.device} processes (DDP)"
         return (
             f"train: {self.n_train} train / {self.n_val} val samples on {where}, "
@@ -119,20 +124,33 @@ def _run(
     config, data = load_training_data(clean_dir, split_path, params)
     results: list[FitResult] = []
     for member in range(params.ensemble):
-        budget = _share(params, results)
+        budget = _time_left(params, results)
+        if member and budget is not None and budget < MIN_SCHEDULE * _network_seconds(params, results[0]):
+            if ranks.main:
+                log.warning(_skipped_line(params, results, budget))
+            break
         results.append(_fit_member(member, params, config, data, device, checkpoints, reports, ranks, budget))
+    skipped = params.ensemble - len(results)
+    if skipped:  # the model is the networks that were trained
+        config = replace(config, ensemble=len(results))
     state, val_auc = _combine(results, config, data, device) if ranks.main else ({}, float("nan"))
+
+    def each(values: list[Any]) -> Any:
+        return values[0] if len(values) == 1 else values
+
     lineage = {
         "seed": params.seed,
-        "ensemble": params.ensemble,
+        "ensemble": len(results),
         "processes": ranks.world,
         "epochs_run": sum(r.epochs_run for r in results),
-        "best_epoch": results[0].best_epoch if len(results) == 1 else [r.best_epoch for r in results],
+        "epochs_planned": each([r.planned_epochs for r in results]),
+        "best_epoch": each([r.best_epoch for r in results]),
         "best_val_auc": val_auc,
         "n_train": len(data.train_labels),
         "n_val": len(data.val_labels),
         "max_minutes": params.max_minutes,
-        "out_of_time": [r.out_of_time for r in results] if len(results) > 1 else results[0].out_of_time,
+        "out_of_time": each([r.out_of_time for r in results]),
+        "networks_skipped": skipped,
     }
     model_path = out_dir / "model.pt"
     if ranks.main:
@@ -149,16 +167,40 @@ def _run(
         val_auc,
         results[0].resumed_from,
         time.perf_counter() - started,
-        any(r.out_of_time for r in results),
+        any(r.out_of_time for r in results) or skipped > 0,
     )
 
 
-def _share(params: TrainParams, done: list[FitResult]) -> float | None:
-    """The next network's time budget: an equal share of what train.max_minutes leaves (None: no limit)."""
+def _time_left(params: TrainParams, done: list[FitResult]) -> float | None:
+    """What train.max_minutes leaves the next network, in seconds (None: no limit).
+
+    Networks are trained one after another, each to its full schedule while the time lasts, or to a
+    shortened one when only part fits (fit re-plans it after its first epoch); a network after the
+    first is left out when less than MIN_SCHEDULE of its schedule fits. A member whose schedule
+    completes is worth more than several cut off at a high learning rate, which is what equal
+    shares of too little time gave.
+    """
     if params.max_minutes is None:
         return None
-    left = params.max_minutes * 60 - sum(r.seconds for r in done)
-    return max(0.0, left) / (params.ensemble - len(done))
+    return max(0.0, params.max_minutes * 60 - sum(r.seconds for r in done))
+
+
+def _network_seconds(params: TrainParams, first: FitResult) -> float:
+    """A whole network's expected time: train.epochs at the first network's mean epoch time."""
+    return first.seconds / max(first.epochs_run, 1) * params.epochs
+
+
+def _skipped_line(params: TrainParams, done: list[FitResult], left_s: float) -> str:
+    """The warning when train.max_minutes leaves no time for the rest of the ensemble."""
+    first, n = len(done) + 1, params.ensemble
+    which = f"network {n} of {n} is" if first == n else f"networks {first}-{n} of {n} are"
+    kept = "the first network alone" if len(done) == 1 else f"the average of the {len(done)} trained"
+    return (
+        f"train: {which} not trained: a network takes ~{_network_seconds(params, done[0]):.0f} s "
+        f"({params.epochs} epochs) and train.max_minutes = {params.max_minutes:g} leaves {left_s:.0f} s, "
+        f"under half of that; "
+        f"the model is {kept}. Raise train.max_minutes to train all {n}."
+    )
 
 
 def _fit_member(

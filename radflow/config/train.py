@@ -109,10 +109,13 @@ class TrainParams(Section):
         default=None,
         gt=0,
         description=(
-            "Wall-clock limit on training's epochs, all ensemble networks together (each gets an equal "
-            "share of what is left): an epoch that would end past it is not started and the best "
-            "weights so far are kept. Where it stops depends on the machine's speed; raising it "
-            "continues a stopped run from its checkpoint. null: no limit."
+            "Wall-clock limit on training's epochs, all ensemble networks together. Networks train one "
+            "after another, each to its full schedule while the time lasts, else to a schedule shortened "
+            "to the epochs that fit (its first epoch's length decides), so that the learning rate still "
+            "anneals; a network after the first with under half its schedule's time left is not trained "
+            "(the model averages those that were). An epoch that would end past the limit is not "
+            "started. Where it bites depends on the machine's speed; raising it continues a stopped run "
+            "from its checkpoint, or trains a shortened one again in full. null: no limit."
         ),
     )
     augment: AugmentParams = AugmentParams()

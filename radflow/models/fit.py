@@ -35,6 +35,9 @@ from radflow.models.predict import predict_logits
 
 log = logging.getLogger(__name__)
 
+# The clock train.max_minutes is judged by (a module attribute, so a test can give epochs known lengths).
+_clock = time.monotonic
+
 
 @dataclass
 class TrainData:
@@ -57,7 +60,8 @@ class FitResult:
     epochs_run: int
     resumed_from: int = 0
     seconds: float = 0.0  # time spent in epochs, restarts included (what train.max_minutes limits)
-    out_of_time: bool = False  # stopped because another epoch would have passed its time budget
+    out_of_time: bool = False  # the time budget cut its schedule short: shortened or stopped
+    planned_epochs: int = 0  # the schedule it trained to: params.epochs, unless the budget shortened it
 
 
 @dataclass
@@ -73,13 +77,14 @@ class _Run:
     augment_generator: torch.Generator  # augmentation: `generator` itself in one process, else per rank
     ranks: Ranks = SINGLE
     ema: torch.optim.swa_utils.AveragedModel | None = None  # train.ema_decay > 0: the weights kept
+    epochs: int = 0  # the planned schedule: params.epochs, or fewer when the time budget shortened it
     epoch: int = 0
     best_auc: float = -math.inf
     best_epoch: int = 0
     wait: int = 0
     finished: bool = False
     seconds: float = 0.0  # rank 0's time in epochs (training and validation), summed over restarts
-    out_of_time: bool = False
+    out_of_time: bool = False  # the time budget stopped it before the end of its (planned) schedule
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -101,40 +106,60 @@ def fit(
     With several `ranks` (DDP), call it in every process: rank 0 validates and writes the checkpoint
     and calls `on_epoch`; every rank returns the same result. Without a terminal for the progress
     bar (a log, the Prefect UI), each epoch is one log line; `network` (k of n in an ensemble) is
-    named in it. `budget_s` (this network's share of train.max_minutes) stops training before an
-    epoch that would end past it, after at least one epoch; a run it stopped continues when resumed
-    with more time.
+    named in it. `budget_s` (the time train.max_minutes leaves this network) shapes the run: when
+    the first epoch shows that params.epochs would not fit, the learning-rate schedule is shortened
+    to the epochs that do, so that it still completes (a schedule cut off mid-way leaves the weights
+    at a high learning rate); and an epoch that would end past the budget is not started. A
+    shortened run starts again when resumed with time for the full schedule; a stopped one
+    continues.
     """
     torch.manual_seed(params.seed)
     run = _new_run(params, config, data, device, ranks)
+    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     saved = load_checkpoint(checkpoint, fingerprint) if params.resume else None
+    if saved is not None and _full_schedule_fits_now(saved, params, budget_s):
+        if ranks.main:
+            log.info(
+                "train: %s was shortened to %d of %d epochs by train.max_minutes; the full schedule "
+                "fits the time now, so it trains again from the start",
+                _which(network),
+                saved["counters"]["epochs"],
+                params.epochs,
+            )
+        saved = None
     if saved is not None:
-        _restore(run, saved)
+        _restore(run, saved, params, steps)
         if run.out_of_time and not _over_budget(run, budget_s):  # more time now: carry on
             run.finished = run.out_of_time = False
         elif not run.finished and _over_budget(run, budget_s):
             run.finished = run.out_of_time = True
     resumed_from = run.epoch
-    steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     loss_fn = make_loss(params, data.train_labels).to(device)
     augment = BatchAugment(params.augment, config.spatial_dims)
     bar = tqdm(
-        total=params.epochs * steps,
+        total=run.epochs * steps,
         initial=run.epoch * steps,
         desc="train",
         unit="step",
         disable=None if ranks.main else True,
     )
-    started = time.monotonic()
+    started = _clock()
     while not run.finished:
-        epoch_started = time.monotonic()
+        epoch_started = _clock()
         train_loss = _train_epoch(run, params, config, data, loss_fn, augment, device, bar)
         scores = _validate(_kept(run), config, data, device) if ranks.main else (0.0, 0.0)
-        spent = time.monotonic() - epoch_started
+        spent = _clock() - epoch_started
         # one verdict for every rank: rank 0's scores, and its clock for the time budget
         val_loss, val_auc, spent = distributed.broadcast([*scores, spent], ranks)
         run.seconds += spent
         _end_epoch(run, params, train_loss, val_loss, val_auc)
+        if run.epoch == 1 and not run.finished and budget_s is not None:
+            fits = _epochs_that_fit(run.seconds, budget_s)
+            if fits < run.epochs:
+                _shorten(run, params, steps, max(fits, 1))
+                bar.total = run.epochs * steps
+                if ranks.main:
+                    log.warning(_shortened_line(run, params, network, budget_s))
         if not run.finished and _over_budget(run, budget_s):
             run.finished = run.out_of_time = True
             if ranks.main:
@@ -146,9 +171,7 @@ def fit(
             if on_epoch is not None:
                 on_epoch(run.history)
             if bar.disable:
-                log.info(
-                    _epoch_line(run, params, network, time.monotonic() - started, resumed_from, budget_s)
-                )
+                log.info(_epoch_line(run, params, network, _clock() - started, resumed_from, budget_s))
     bar.close()
     best_epoch, best_auc = run.best_epoch, run.best_auc
     if params.select == "last":  # the weights are the last epoch's: report that epoch's figures
@@ -161,7 +184,60 @@ def fit(
         run.epoch,
         resumed_from,
         run.seconds,
-        run.out_of_time,
+        run.out_of_time or run.epochs < params.epochs,
+        run.epochs,
+    )
+
+
+def _epochs_that_fit(seconds_per_epoch: float, budget_s: float) -> int:
+    """Whole epochs of this length that end within the budget."""
+    return int(budget_s // seconds_per_epoch) if seconds_per_epoch > 0 else 1 << 30
+
+
+def _full_schedule_fits_now(saved: dict[str, Any], params: TrainParams, budget_s: float | None) -> bool:
+    """Whether a checkpoint whose schedule the budget shortened has time for the full one now."""
+    counters = saved["counters"]
+    planned, epoch = counters.get("epochs", params.epochs), counters["epoch"]
+    if planned >= params.epochs or epoch == 0:
+        return False
+    return budget_s is None or _epochs_that_fit(counters["seconds"] / epoch, budget_s) >= params.epochs
+
+
+def _shorten(run: _Run, params: TrainParams, steps: int, epochs: int) -> None:
+    """Re-plan the learning-rate schedule over `epochs`, continuing from the steps already taken.
+
+    Ends the run when the epochs already trained are all that fit.
+    """
+    run.epochs = epochs
+    if run.epoch >= epochs:
+        run.finished = True
+        return
+    run.scheduler = make_scheduler(run.optimizer, params, steps, epochs)
+    run.scheduler.last_epoch = run.epoch * steps - 1  # the next step() sets the rate of the step now due
+    run.scheduler.step()
+
+
+def _which(network: tuple[int, int]) -> str:
+    return f"network {network[0]} of {network[1]}" if network[1] > 1 else "training"
+
+
+def _limit(budget_s: float | None, network: tuple[int, int]) -> str:
+    """'the 840 s that train.max_minutes leaves (this network)'."""
+    mine = " this network" if network[1] > 1 else ""
+    return f"the {budget_s or 0:.0f} s that train.max_minutes leaves{mine}"
+
+
+def _shortened_line(run: _Run, params: TrainParams, network: tuple[int, int], budget_s: float) -> str:
+    """The warning when train.max_minutes shortens the schedule."""
+    end = (
+        "the learning-rate schedule is shortened to match, so that it completes"
+        if run.epoch < run.epochs
+        else "training ends after it"
+    )
+    return (
+        f"train: {_which(network)}: an epoch takes ~{run.seconds / run.epoch:.0f} s, so "
+        f"{_limit(budget_s, network)} hold {run.epochs} of train.epochs = {params.epochs}; {end}. "
+        f"Raise train.max_minutes to train the full schedule (the network then trains again from the start)."
     )
 
 
@@ -175,14 +251,14 @@ def _over_budget(run: _Run, budget_s: float | None) -> bool:
 def _out_of_time_line(
     run: _Run, params: TrainParams, network: tuple[int, int], budget_s: float | None
 ) -> str:
-    """The warning when train.max_minutes ends training early."""
-    which = f"network {network[0]} of {network[1]}" if network[1] > 1 else "training"
-    share = " (this network's share)" if network[1] > 1 else ""
+    """The warning when train.max_minutes ends training before the end of its schedule."""
+    kept = (
+        "last epoch's weights" if params.select == "last" else f"best weights so far (epoch {run.best_epoch})"
+    )
     return (
-        f"train: {which} stops after epoch {run.epoch} of {params.epochs}: another epoch "
-        f"(~{run.seconds / run.epoch:.0f} s) would pass the {budget_s:.0f} s{share} of train.max_minutes = "
-        f"{params.max_minutes:g}; the best weights so far (epoch {run.best_epoch}) are kept. Raise "
-        f"train.max_minutes to continue from the checkpoint."
+        f"train: {_which(network)} stops after epoch {run.epoch} of {run.epochs}: another epoch "
+        f"(~{run.seconds / run.epoch:.0f} s) would pass {_limit(budget_s, network)}; the {kept} are kept. "
+        f"Raise train.max_minutes to continue from the checkpoint."
     )
 
 
@@ -198,12 +274,12 @@ def _epoch_line(
     last = run.history[-1]
     of = f" (network {network[0]} of {network[1]})" if network[1] > 1 else ""
     per_epoch = seconds / max(1, run.epoch - resumed_from)
-    left_s = per_epoch * (params.epochs - run.epoch)
+    left_s = per_epoch * (run.epochs - run.epoch)
     if budget_s is not None:
         left_s = min(left_s, max(0.0, budget_s - run.seconds))
     left = "stopping" if run.finished else f"at most {left_s:.0f} s left"
     return (
-        f"train: epoch {run.epoch}/{params.epochs}{of} done: train loss {last['train_loss']:.4f}, "
+        f"train: epoch {run.epoch}/{run.epochs}{of} done: train loss {last['train_loss']:.4f}, "
         f"val loss {last['val_loss']:.4f}, val AUC {last['val_auc']:.4f} (best {run.best_auc:.4f} at "
         f"epoch {run.best_epoch}); {per_epoch:.1f} s per epoch, {left}"
     )
@@ -231,6 +307,7 @@ def _new_run(
         ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=average, use_buffers=True)
     generator = torch.Generator().manual_seed(params.seed)
     return _Run(
+        epochs=params.epochs,
         model=model,
         forward=forward,
         optimizer=optimizer,
@@ -314,7 +391,7 @@ def _end_epoch(run: _Run, params: TrainParams, train_loss: float, val_loss: floa
     else:
         run.wait += 1
     stop_early = run.wait >= params.patience and run.epoch >= params.min_epochs
-    run.finished = run.epoch >= params.epochs or stop_early
+    run.finished = run.epoch >= run.epochs or stop_early
     if params.select == "last" and run.best_epoch != run.epoch:
         run.best_state = _weights(_kept(run))
 
@@ -332,6 +409,9 @@ def _rank_streams(run: _Run) -> dict[str, Any]:
     }
 
 
+_COUNTERS = ("epochs", "epoch", "best_auc", "best_epoch", "wait", "finished", "seconds", "out_of_time")
+
+
 def _state(run: _Run, fingerprint: str, streams: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The checkpoint: weights, optimiser, schedule, scaler, RNG states, counters and the fingerprint.
 
@@ -347,19 +427,19 @@ def _state(run: _Run, fingerprint: str, streams: list[dict[str, Any]] | None = N
         "generator": run.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "counters": {
-            k: getattr(run, k)
-            for k in ("epoch", "best_auc", "best_epoch", "wait", "finished", "seconds", "out_of_time")
-        },
+        "counters": {k: getattr(run, k) for k in _COUNTERS},
         "best_state": run.best_state,
         "history": run.history,
         "rank_streams": streams,
     }
 
 
-def _restore(run: _Run, saved: dict[str, Any]) -> None:
+def _restore(run: _Run, saved: dict[str, Any], params: TrainParams, steps: int) -> None:
     """Put a checkpoint's state back into a freshly built run."""
     run.model.load_state_dict(saved["model"])
+    planned = saved["counters"].get("epochs", params.epochs)
+    if planned != run.epochs:  # a shortened schedule; built before the optimiser's state (its rates) loads
+        run.scheduler = make_scheduler(run.optimizer, params, steps, planned)
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["scheduler"])
     run.scaler.load_state_dict(saved["scaler"])

@@ -21,10 +21,11 @@ def make_optimizer(model: torch.nn.Module, params: TrainParams) -> torch.optim.O
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int, epochs: int | None = None
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch over the full planned run (early stopping may end it sooner)."""
-    total = max(1, params.epochs * steps_per_epoch)
+    """Stepped once per batch over the planned run: params.epochs, or the `epochs` a time budget
+    leaves (early stopping may end it sooner)."""
+    total = max(1, (params.epochs if epochs is None else epochs) * steps_per_epoch)
     if params.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
