@@ -57,11 +57,15 @@ class TrainResult:
     resumed_from: int
     seconds: float
     out_of_time: bool = False  # train.max_minutes shortened or stopped a network, or left one untrained
+    networks: int = 1  # ensemble networks trained
+    ensemble: int = 1  # ensemble networks asked for (train.ensemble)
 
     def describe(self) -> str:
         """One line for people."""
         resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
-        if self.out_of_time:
+        if self.networks < self.ensemble:
+            resumed += f", {self.networks} of {self.ensemble} networks (train.max_minutes)"
+        elif self.out_of_time:
             resumed += " (cut short by train.max_minutes)"
         where = self.device if self.processes == 1 else f"{self.processes} {self.device} processes (DDP)"
         return (
@@ -134,22 +138,18 @@ def _run(
     if skipped:  # the model is the networks that were trained
         config = replace(config, ensemble=len(results))
     state, val_auc = _combine(results, config, data, device) if ranks.main else ({}, float("nan"))
-
-    def each(values: list[Any]) -> Any:
-        return values[0] if len(values) == 1 else values
-
     lineage = {
         "seed": params.seed,
         "ensemble": len(results),
         "processes": ranks.world,
         "epochs_run": sum(r.epochs_run for r in results),
-        "epochs_planned": each([r.planned_epochs for r in results]),
-        "best_epoch": each([r.best_epoch for r in results]),
+        "epochs_planned": _each([r.planned_epochs for r in results]),
+        "best_epoch": _each([r.best_epoch for r in results]),
         "best_val_auc": val_auc,
         "n_train": len(data.train_labels),
         "n_val": len(data.val_labels),
         "max_minutes": params.max_minutes,
-        "out_of_time": each([r.out_of_time for r in results]),
+        "out_of_time": _each([r.out_of_time for r in results]),
         "networks_skipped": skipped,
     }
     model_path = out_dir / "model.pt"
@@ -168,7 +168,14 @@ def _run(
         results[0].resumed_from,
         time.perf_counter() - started,
         any(r.out_of_time for r in results) or skipped > 0,
+        len(results),
+        params.ensemble,
     )
+
+
+def _each(values: list[Any]) -> Any:
+    """One network's value, or every network's."""
+    return values[0] if len(values) == 1 else values
 
 
 def _time_left(params: TrainParams, done: list[FitResult]) -> float | None:

@@ -139,6 +139,7 @@ def test_ensemble_networks_without_time_for_half_their_schedule_are_not_trained(
 
     limited, saved, config = train("limited", ensemble=3, max_minutes=4.5 / 60)
     assert limited.out_of_time and config.ensemble == 2
+    assert ", 2 of 3 networks (train.max_minutes)" in limited.describe()
     lineage = saved["lineage"]
     assert lineage["ensemble"] == 2 and lineage["networks_skipped"] == 1
     assert lineage["epochs_planned"] == [2, 2] and lineage["out_of_time"] == [False, False]
