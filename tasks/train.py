@@ -25,7 +25,7 @@ from radflow.config import TrainParams, load_section
 from radflow.data.training import fingerprint, load_training_data
 from radflow.errors import ConfigError, user_errors
 from radflow.models import distributed
-from radflow.models.checkpoint import save_model
+from radflow.models.checkpoint import load_checkpoint, save_model
 from radflow.models.config import ModelConfig
 from radflow.models.distributed import SINGLE, Ranks
 from radflow.models.fit import FitResult, TrainData, fit
@@ -129,9 +129,12 @@ def _run(
     results: list[FitResult] = []
     for member in range(params.ensemble):
         budget = _time_left(params, results)
-        if member and budget is not None and budget < MIN_SCHEDULE * _network_seconds(params, results[0]):
+        short = (
+            budget is not None and member > 0 and budget < MIN_SCHEDULE * _network_seconds(params, results[0])
+        )
+        if short and not _trained(member, params, config, data, checkpoints):  # a trained one costs nothing
             if ranks.main:
-                log.warning(_skipped_line(params, results, budget))
+                log.warning(_skipped_line(params, results, budget or 0.0))
             break
         results.append(_fit_member(member, params, config, data, device, checkpoints, reports, ranks, budget))
     skipped = params.ensemble - len(results)
@@ -205,8 +208,7 @@ def _skipped_line(params: TrainParams, done: list[FitResult], left_s: float) -> 
     return (
         f"train: {which} not trained: a network takes ~{_network_seconds(params, done[0]):.0f} s "
         f"({params.epochs} epochs) and train.max_minutes = {params.max_minutes:g} leaves {left_s:.0f} s, "
-        f"under half of that; "
-        f"the model is {kept}. Raise train.max_minutes to train all {n}."
+        f"under {MIN_SCHEDULE:.0%} of that; the model is {kept}. Raise train.max_minutes to train all {n}."
     )
 
 
@@ -222,18 +224,14 @@ def _fit_member(
     budget_s: float | None = None,
 ) -> FitResult:
     """Train ensemble member `member` from seed params.seed + member, with its own checkpoint and history."""
-    member_params = params.model_copy(update={"seed": params.seed + member})
-    name = "" if member == 0 else f"_member{member}"
-    history = reports / f"history{name}.csv"
-    checkpoint = checkpoints / ("last.pt" if member == 0 else f"last{name}.pt")
-    fingerprint_ = fingerprint(member_params, config, data)
+    member_params, checkpoint, history = _member_files(member, params, checkpoints, reports)
     result = fit(
         member_params,
         config,
         data,
         device,
         checkpoint,
-        fingerprint_,
+        fingerprint(member_params, config, data),
         lambda h: write_history(h, history),
         ranks,
         (member + 1, params.ensemble),
@@ -242,6 +240,28 @@ def _fit_member(
     if ranks.main:
         write_history(result.history, history)
     return result
+
+
+def _member_files(
+    member: int, params: TrainParams, checkpoints: Path, reports: Path = Path()
+) -> tuple[TrainParams, Path, Path]:
+    """Ensemble member `member`'s params (seed params.seed + member), checkpoint and history file."""
+    name = "" if member == 0 else f"_member{member}"
+    checkpoint = checkpoints / ("last.pt" if member == 0 else f"last{name}.pt")
+    return (
+        params.model_copy(update={"seed": params.seed + member}),
+        checkpoint,
+        reports / f"history{name}.csv",
+    )
+
+
+def _trained(
+    member: int, params: TrainParams, config: ModelConfig, data: TrainData, checkpoints: Path
+) -> bool:
+    """Whether member `member` has a finished checkpoint of these params and data (fit would only load it)."""
+    member_params, checkpoint, _ = _member_files(member, params, checkpoints)
+    saved = load_checkpoint(checkpoint, fingerprint(member_params, config, data)) if params.resume else None
+    return bool(saved and saved["counters"]["finished"])
 
 
 def _combine(

@@ -128,7 +128,8 @@ def test_ensemble_networks_without_time_for_half_their_schedule_are_not_trained(
 ) -> None:
     """Three 2-epoch networks of 1-s epochs in 4.5 s: two are trained whole, the third (0.5 s left,
     under half its 2 s) not at all. The model is exactly the 2-network ensemble a run without a
-    limit trains. In 10.5 s, three 4-epoch networks: the third has 2.5 s and trains 2 epochs."""
+    limit trains, and a finished third network is kept under the same limit. In 10.5 s, three
+    4-epoch networks: the third has 2.5 s and trains 2 epochs."""
     caplog.set_level(logging.WARNING)
 
     def train(name: str, **extra: Any) -> tuple[Any, dict[str, Any], Any]:
@@ -152,6 +153,12 @@ def test_ensemble_networks_without_time_for_half_their_schedule_are_not_trained(
     assert reference_config == config
     assert _same(saved["state_dict"], reference["state_dict"])
     assert reference["lineage"]["networks_skipped"] == 0
+
+    # a network already trained costs no time: the same limit keeps all three of a finished run
+    _, whole, _ = train("three", ensemble=3)
+    again, resumed, resumed_config = train("three", ensemble=3, max_minutes=4.5 / 60)
+    assert resumed_config.ensemble == 3 and resumed["lineage"]["networks_skipped"] == 0
+    assert not again.out_of_time and _same(resumed["state_dict"], whole["state_dict"])
 
     shortened, saved, config = train("shortened", ensemble=3, epochs=4, max_minutes=10.5 / 60)
     assert shortened.out_of_time and config.ensemble == 3
