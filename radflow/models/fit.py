@@ -222,7 +222,7 @@ def _which(network: tuple[int, int]) -> str:
 
 
 def _limit(budget_s: float | None, network: tuple[int, int]) -> str:
-    """'the 840 s that train.max_minutes leaves (this network)'."""
+    """'the 840 s that train.max_minutes leaves' (+ ' this network' in an ensemble)."""
     mine = " this network" if network[1] > 1 else ""
     return f"the {budget_s or 0:.0f} s that train.max_minutes leaves{mine}"
 
