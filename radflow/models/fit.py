@@ -212,9 +212,7 @@ def _shorten(run: _Run, params: TrainParams, steps: int, epochs: int) -> None:
     if run.epoch >= epochs:
         run.finished = True
         return
-    run.scheduler = make_scheduler(run.optimizer, params, steps, epochs)
-    run.scheduler.last_epoch = run.epoch * steps - 1  # the next step() sets the rate of the step now due
-    run.scheduler.step()
+    run.scheduler = make_scheduler(run.optimizer, params, steps, epochs, step=run.epoch * steps)
 
 
 def _which(network: tuple[int, int]) -> str:

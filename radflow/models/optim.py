@@ -21,10 +21,15 @@ def make_optimizer(model: torch.nn.Module, params: TrainParams) -> torch.optim.O
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int, epochs: int | None = None
+    optimizer: torch.optim.Optimizer,
+    params: TrainParams,
+    steps_per_epoch: int,
+    epochs: int | None = None,
+    step: int = 0,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Stepped once per batch over the planned run: params.epochs, or the `epochs` a time budget
-    leaves (early stopping may end it sooner)."""
+    leaves (early stopping may end it sooner). `step` > 0 starts it there, with the rate of that step
+    (PyTorch's own `last_epoch`, which needs the optimiser to have had a scheduler before)."""
     total = max(1, (params.epochs if epochs is None else epochs) * steps_per_epoch)
     if params.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
@@ -32,12 +37,13 @@ def make_scheduler(
             max_lr=params.learning_rate,
             total_steps=total,
             pct_start=max(params.warmup_fraction, 1e-3),
+            last_epoch=step - 1,
         )
     if params.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+            optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * k / total)), last_epoch=step - 1
         )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0, last_epoch=step - 1)
 
 
 def make_loss(params: TrainParams, train_labels: torch.Tensor) -> torch.nn.Module:
