@@ -6,7 +6,10 @@ resampled in one batched torch grid_sample call (MONAI's AffineTransform layer d
 measured 8x slower here, as it re-normalises coordinates every call); noise and contrast are tensor ops.
 The sampling grid is built axis by axis (`affine_grid` below), 3-5x faster than torch's own
 `F.affine_grid` on CPU, which multiplies a full coordinate grid by each matrix.
-Every draw comes from the caller's torch.Generator, so a resumed run repeats the same batches.
+Every draw comes from the caller's torch.Generator, so a resumed run repeats the same batches. On
+a GPU the per-sample draws are made on the host, as on a CPU, and reach the GPU through pinned
+memory without the host waiting (a plain copy stops the host until the GPU has caught up, so the
+GPU would idle while the host prepared the next batch); the noise itself is drawn on the GPU.
 """
 
 from __future__ import annotations
@@ -39,22 +42,29 @@ class BatchAugment:
             return images
         n, p = images.shape[0], self.params
         chosen = torch.rand(n, generator=generator) < p.probability
-        theta = self._theta(n, chosen, generator).to(images.device)
+        theta = _onto(self._theta(n, chosen, generator), images.device)
         grid = affine_grid(theta, tuple(images.shape[2:]))
         out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if p.contrast:
             factor = 1 + p.contrast * (2 * torch.rand(n, generator=generator) - 1)
-            factor = (
-                torch.where(chosen, factor, torch.ones(n))
-                .to(images.device)
-                .view(-1, *[1] * (images.ndim - 1))
-            )
+            factor = _onto(torch.where(chosen, factor, torch.ones(n)), images.device)
+            factor = factor.view(-1, *[1] * (images.ndim - 1))
             mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
             out = mean + (out - mean) * factor
         if p.noise_std:
-            noise = torch.randn(images.shape, generator=generator) * p.noise_std
-            out = out + noise.to(images.device) * chosen.to(images.device).view(-1, *[1] * (images.ndim - 1))
+            out = out + self._noise(images, chosen, generator)
         return out
+
+    def _noise(self, images: torch.Tensor, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Gaussian noise for the chosen samples. On a GPU it is drawn there, from a generator seeded by
+        one host draw (a resumed run repeats it): drawn on the host it cost more than the step itself."""
+        per_sample = (self.params.noise_std * chosen).view(-1, *[1] * (images.ndim - 1))
+        if images.device.type == "cpu":
+            return torch.randn(images.shape, generator=generator) * per_sample
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        on_device = torch.Generator(device=images.device).manual_seed(seed)
+        noise = torch.randn(images.shape, generator=on_device, device=images.device)
+        return noise * _onto(per_sample, images.device)
 
     def _theta(self, n: int, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(n, d, d + 1) matrices in normalised array-axis coordinates."""
@@ -78,6 +88,13 @@ class BatchAugment:
         return theta[:, order][:, :, [*order, d]]
 
 
+def _onto(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host-drawn values on `device`; to a GPU through pinned memory, so the host does not wait."""
+    if device.type != "cuda":
+        return values.to(device)
+    return values.pin_memory().to(device, non_blocking=True)
+
+
 def mixup(
     images: torch.Tensor, targets: torch.Tensor, alpha: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,10 +106,10 @@ def mixup(
     n = images.shape[0]
     if alpha <= 0 or n < 2:
         return images, targets
-    partner = torch.randperm(n, generator=generator).to(images.device)
+    partner = _onto(torch.randperm(n, generator=generator), images.device)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     weight = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n).astype(np.float32))
-    weight = weight.to(images.device)
+    weight = _onto(weight, images.device)
     per_image = weight.view(-1, *[1] * (images.ndim - 1))
     mixed = per_image * images + (1 - per_image) * images[partner]
     return mixed, weight * targets + (1 - weight) * targets[partner]

@@ -114,6 +114,7 @@ def fit(
     continues.
     """
     torch.manual_seed(params.seed)
+    data = _staged(data, device)
     run = _new_run(params, config, data, device, ranks)
     steps = len(batches(torch.arange(len(data.train_labels)), params.batch_size, ranks.world))
     saved = load_checkpoint(checkpoint, fingerprint) if params.resume else None
@@ -320,6 +321,34 @@ def _new_run(
     )
 
 
+# Training and validation images are copied to the GPU once when they take at most this share of its
+# free memory (MedMNIST's largest, 28³ volumes, is 100 MB); a batch is then an index on the GPU. Larger
+# sets stay in pinned host memory and each batch travels without stopping the host.
+DEVICE_SHARE = 0.25
+
+
+def _staged(data: TrainData, device: torch.device) -> TrainData:
+    """`data` where a CUDA step reads it without waiting for a copy: on the GPU, or pinned."""
+    if device.type != "cuda":
+        return data
+    tensors = (data.train_images, data.train_labels, data.val_images)
+    size = sum(t.element_size() * t.nelement() for t in tensors)
+    free, _ = torch.cuda.mem_get_info(device)
+    if size <= DEVICE_SHARE * free:
+        moved = [t.to(device) for t in tensors]
+    else:
+        moved = [t.pin_memory() for t in tensors]
+    return TrainData(moved[0], moved[1], moved[2], data.val_labels)
+
+
+def _batch(images: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """images[idx] on `device`; from pinned host memory (a larger set's) without the host waiting."""
+    picked = images[idx]
+    if device.type == "cuda" and not picked.is_cuda:
+        picked = picked.pin_memory()
+    return picked.to(device, non_blocking=True)
+
+
 def _kept(run: _Run) -> torch.nn.Module:
     """The network that is validated and kept: the weights' moving average when there is one."""
     return run.ema.module if run.ema is not None else run.model
@@ -337,15 +366,16 @@ def _train_epoch(
 ) -> float:
     """One pass over the training set; returns the mean training loss."""
     run.model.train()
-    total, count = 0.0, 0
+    # the loss is summed on the device: reading it every step would make the host wait for the GPU
+    total, count = torch.zeros((), device=device), 0
     mean, std = float(config.mean), float(config.std)
     rank, world = run.ranks.rank, run.ranks.world
-    order = epoch_order(data.train_labels, params, run.generator)
+    order = epoch_order(data.train_labels.cpu(), params, run.generator).to(data.train_images.device)
     for batch in batches(order, params.batch_size, world):
         idx = batch[rank::world]  # this process's share of the batch (all of it in one process)
-        images = augment(data.train_images[idx].to(device, non_blocking=True), run.augment_generator)
+        images = augment(_batch(data.train_images, idx, device), run.augment_generator)
         images = (images - mean) / std
-        targets = smooth(data.train_labels[idx].to(device), params.label_smoothing)
+        targets = smooth(_batch(data.train_labels, idx, device), params.label_smoothing)
         images, targets = mixup(images, targets, params.augment.mixup_alpha, run.augment_generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler.is_enabled()):
             loss = loss_fn(run.forward(images).reshape(-1).float(), targets)
@@ -356,9 +386,9 @@ def _train_epoch(
         run.scheduler.step()
         if run.ema is not None:
             run.ema.update_parameters(run.model)
-        total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+        total, count = total + loss.detach() * len(idx), count + len(idx)
         bar.update(1)
-    loss_sum, samples = distributed.sum_across([total, count], run.ranks, device)
+    loss_sum, samples = distributed.sum_across([float(total), count], run.ranks, device)
     return loss_sum / max(samples, 1)
 
 
