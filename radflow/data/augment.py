@@ -61,10 +61,7 @@ class BatchAugment:
         per_sample = (self.params.noise_std * chosen).view(-1, *[1] * (images.ndim - 1))
         if images.device.type == "cpu":
             return torch.randn(images.shape, generator=generator) * per_sample
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        on_device = torch.Generator(device=images.device).manual_seed(seed)
-        noise = torch.randn(images.shape, generator=on_device, device=images.device)
-        return noise * _onto(per_sample, images.device)
+        return normal_on(images.device, images.shape, generator) * _onto(per_sample, images.device)
 
     def _theta(self, n: int, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(n, d, d + 1) matrices in normalised array-axis coordinates."""
@@ -86,6 +83,14 @@ class BatchAugment:
         theta = torch.cat([matrix, shift], dim=2)
         order = list(reversed(range(d)))
         return theta[:, order][:, :, [*order, d]]
+
+
+def normal_on(device: torch.device, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal values drawn on `device` by a generator there, seeded by one draw from the host
+    `generator`: the same host state gives the same values, and the host stream advances by one."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    on_device = torch.Generator(device=device).manual_seed(seed)
+    return torch.randn(shape, generator=on_device, device=device)
 
 
 def _onto(values: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from radflow.config.train import AugmentParams
-from radflow.data.augment import BatchAugment, affine_grid, mixup
+from radflow.data.augment import BatchAugment, affine_grid, mixup, normal_on
 
 
 def test_flip_axis_zero_flips_rows_in_2d_and_slices_in_3d() -> None:
@@ -68,3 +68,20 @@ def test_mixup_repeats_from_the_same_generator_state_and_is_off_at_zero() -> Non
     off = mixup(images, targets, 0.0, generator)
     assert off[0] is images and off[1] is targets
     assert torch.equal(generator.get_state(), state)  # off draws nothing: old runs stay bit-identical
+
+
+def test_noise_drawn_on_a_device_repeats_from_the_host_state_and_advances_it_by_one_draw() -> None:
+    """The GPU's noise path (BatchAugment on CUDA), run here on the CPU device: a resumed run, whose
+    host generator is restored, must draw the same noise, and the host stream must move on."""
+    shape = torch.Size((64, 1, 8, 8))
+    host = torch.Generator().manual_seed(5)
+    state = host.get_state()
+    first = normal_on(torch.device("cpu"), shape, host)
+    one_draw = torch.Generator().manual_seed(5)
+    torch.randint(0, 2**62, (1,), generator=one_draw)
+    assert torch.equal(torch.rand(1, generator=host), torch.rand(1, generator=one_draw))
+    host.set_state(state)
+    assert torch.equal(normal_on(torch.device("cpu"), shape, host), first)
+    second = normal_on(torch.device("cpu"), shape, host)
+    assert not torch.equal(first, second)
+    assert abs(float(first.mean())) < 0.1 and abs(float(first.std()) - 1) < 0.1
