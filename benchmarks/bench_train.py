@@ -7,9 +7,9 @@ included) against a bare PyTorch loop over in-memory tensors with the same model
 Prints samples/s for both, side by side, and their ratio (target: at least 0.9), by wall clock
 and by process CPU time (the fairer measure on a shared machine). Runs alternate A/B/A/B and the
 best of each is kept, so a busy machine penalises both alike. On CUDA both loops use the same
-mixed precision (float16 autocast and a GradScaler, unless --no-amp) and the bare loop's tensors
-sit on the GPU before its clock starts, while radflow's stay in host memory as in training:
-wall-clock figures are the ones that count there (CPU time is the host thread's).
+mixed precision (float16 autocast and a GradScaler, unless --no-amp); the bare loop's tensors sit
+on the GPU before its clock starts, and radflow's fit copies them there inside its clock (as in
+training). Wall-clock figures are the ones that count there (CPU time is the host thread's).
 """
 
 from __future__ import annotations
@@ -130,19 +130,18 @@ def main() -> None:
     rows = [("bare PyTorch (in-memory tensors)", "bare", bare)]
     if cuda:
         rows.append(("bare, fused AdamW", "bare fused", bare_fused))
+    best = {short: [max(r[i] for r in runs) for i in (0, 1)] for _, short, runs in rows}
     print(f"{'loop':<34}{'samples/s wall':>16}{'samples/CPU-s':>16}")
-    for name, _, runs in rows:
-        best = [max(r[i] for r in runs) for i in (0, 1)]
-        print(f"{name:<34}{best[0]:>16.1f}{best[1]:>16.1f}")
+    for name, short, _ in rows:
+        print(f"{name:<34}{best[short][0]:>16.1f}{best[short][1]:>16.1f}")
     print(f"{'radflow fit (augment+val+ckpt)':<34}{best_ours[0]:>16.1f}{best_ours[1]:>16.1f}")
-    for _, short, runs in rows:
-        best = [max(r[i] for r in runs) for i in (0, 1)]
-        ratios = [o / b for o, b in zip(best_ours, best, strict=True)]
+    for _, short, _ in rows:
+        ratios = [o / b for o, b in zip(best_ours, best[short], strict=True)]
         print(f"{'ratio radflow / ' + short:<34}{ratios[0]:>16.3f}{ratios[1]:>16.3f}   (target >= 0.9)")
     print(
         f"network {args.network} width {args.width}, input {args.size}, batch {args.batch_size}, "
         f"{args.samples} samples x {args.epochs} epochs, torch threads {torch.get_num_threads()}, "
-        f"device {_describe(device)}{', mixed precision' if args.amp and device.type == 'cuda' else ''}"
+        f"device {_describe(device)}{', mixed precision' if args.amp and cuda else ''}"
     )
 
 

@@ -42,12 +42,12 @@ class BatchAugment:
             return images
         n, p = images.shape[0], self.params
         chosen = torch.rand(n, generator=generator) < p.probability
-        theta = _onto(self._theta(n, chosen, generator), images.device)
+        theta = onto(self._theta(n, chosen, generator), images.device)
         grid = affine_grid(theta, tuple(images.shape[2:]))
         out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if p.contrast:
             factor = 1 + p.contrast * (2 * torch.rand(n, generator=generator) - 1)
-            factor = _onto(torch.where(chosen, factor, torch.ones(n)), images.device)
+            factor = onto(torch.where(chosen, factor, torch.ones(n)), images.device)
             factor = factor.view(-1, *[1] * (images.ndim - 1))
             mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
             out = mean + (out - mean) * factor
@@ -61,7 +61,7 @@ class BatchAugment:
         per_sample = (self.params.noise_std * chosen).view(-1, *[1] * (images.ndim - 1))
         if images.device.type == "cpu":
             return torch.randn(images.shape, generator=generator) * per_sample
-        return normal_on(images.device, images.shape, generator) * _onto(per_sample, images.device)
+        return normal_on(images.device, images.shape, generator) * onto(per_sample, images.device)
 
     def _theta(self, n: int, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(n, d, d + 1) matrices in normalised array-axis coordinates."""
@@ -93,9 +93,9 @@ def normal_on(device: torch.device, shape: torch.Size, generator: torch.Generato
     return torch.randn(shape, generator=on_device, device=device)
 
 
-def _onto(values: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host-drawn values on `device`; to a GPU through pinned memory, so the host does not wait."""
-    if device.type != "cuda":
+def onto(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`values` on `device`; from the host to a GPU through pinned memory, so the host does not wait."""
+    if device.type != "cuda" or values.is_cuda:
         return values.to(device)
     return values.pin_memory().to(device, non_blocking=True)
 
@@ -111,10 +111,10 @@ def mixup(
     n = images.shape[0]
     if alpha <= 0 or n < 2:
         return images, targets
-    partner = _onto(torch.randperm(n, generator=generator), images.device)
+    partner = onto(torch.randperm(n, generator=generator), images.device)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     weight = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n).astype(np.float32))
-    weight = _onto(weight, images.device)
+    weight = onto(weight, images.device)
     per_image = weight.view(-1, *[1] * (images.ndim - 1))
     mixed = per_image * images + (1 - per_image) * images[partner]
     return mixed, weight * targets + (1 - weight) * targets[partner]

@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from radflow.config.train import TrainParams
-from radflow.data.augment import BatchAugment, mixup
+from radflow.data.augment import BatchAugment, mixup, onto
 from radflow.models import distributed
 from radflow.models.checkpoint import load_checkpoint, save_atomic
 from radflow.models.config import ModelConfig
@@ -341,14 +341,6 @@ def _staged(data: TrainData, device: torch.device) -> TrainData:
     return TrainData(moved[0], moved[1], moved[2], data.val_labels)
 
 
-def _batch(images: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """images[idx] on `device`; from pinned host memory (a larger set's) without the host waiting."""
-    picked = images[idx]
-    if device.type == "cuda" and not picked.is_cuda:
-        picked = picked.pin_memory()
-    return picked.to(device, non_blocking=True)
-
-
 def _kept(run: _Run) -> torch.nn.Module:
     """The network that is validated and kept: the weights' moving average when there is one."""
     return run.ema.module if run.ema is not None else run.model
@@ -373,9 +365,9 @@ def _train_epoch(
     order = epoch_order(data.train_labels.cpu(), params, run.generator).to(data.train_images.device)
     for batch in batches(order, params.batch_size, world):
         idx = batch[rank::world]  # this process's share of the batch (all of it in one process)
-        images = augment(_batch(data.train_images, idx, device), run.augment_generator)
+        images = augment(onto(data.train_images[idx], device), run.augment_generator)
         images = (images - mean) / std
-        targets = smooth(_batch(data.train_labels, idx, device), params.label_smoothing)
+        targets = smooth(onto(data.train_labels[idx], device), params.label_smoothing)
         images, targets = mixup(images, targets, params.augment.mixup_alpha, run.augment_generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler.is_enabled()):
             loss = loss_fn(run.forward(images).reshape(-1).float(), targets)
