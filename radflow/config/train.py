@@ -9,6 +9,19 @@ from pydantic import Field, model_validator
 from radflow.config.base import Section
 
 
+def _densenet_features(size: int) -> int:
+    """Pixels per axis left of `size` after MONAI DenseNet121's stem (7x7 convolution and 3x3 max-pool,
+    stride 2 each) and its three transitions (2x2 average pools)."""
+    size = (size - 1) // 2 + 1
+    size = (size - 1) // 2 + 1
+    for _ in range(3):
+        size //= 2
+    return size
+
+
+DENSENET_MIN_SIZE = next(size for size in range(1, 1024) if _densenet_features(size) >= 1)
+
+
 class AugmentParams(Section):
     """Random training-time perturbations, applied per sample on whole batches (never at evaluation)."""
 
@@ -142,4 +155,10 @@ class TrainParams(Section):
             raise ValueError(f"train.augment.flip_axes must be spatial axes between 0 and {dims - 1}")
         if self.ct_window[0] >= self.ct_window[1]:
             raise ValueError("train.ct_window must be [low, high] with low < high")
+        if self.network == "densenet121" and min(self.spatial_size) < DENSENET_MIN_SIZE:
+            raise ValueError(
+                f"train.network densenet121 halves its input five times and needs every train.spatial_size "
+                f"axis to be at least {DENSENET_MIN_SIZE}, not {self.spatial_size}; choose resnet10, resnet18 "
+                "or small_cnn for smaller inputs, or a larger spatial_size"
+            )
         return self
