@@ -157,8 +157,8 @@ class TrainParams(Section):
             raise ValueError("train.ct_window must be [low, high] with low < high")
         if self.network == "densenet121" and min(self.spatial_size) < DENSENET_MIN_SIZE:
             raise ValueError(
-                f"train.network densenet121 halves its input five times and needs every train.spatial_size "
-                f"axis to be at least {DENSENET_MIN_SIZE}, not {self.spatial_size}; choose resnet10, resnet18 "
-                "or small_cnn for smaller inputs, or a larger spatial_size"
+                "train.network densenet121 halves its input five times and needs every train.spatial_size "
+                f"axis to be at least {DENSENET_MIN_SIZE}, not {self.spatial_size}; choose resnet10, "
+                "resnet18 or small_cnn for smaller inputs, or a larger spatial_size"
             )
         return self

@@ -37,7 +37,7 @@ def test_densenet_size_limit_is_the_networks_own(dims: int) -> None:
     ).eval()
     with torch.no_grad():
         assert network(torch.rand(1, 1, *(DENSENET_MIN_SIZE,) * dims)).shape == (1, 1)
-        with pytest.raises(RuntimeError, match="(?i)too small|smaller than kernel"):
+        with pytest.raises(RuntimeError, match=r"(?i)too small|smaller than kernel"):
             network(torch.rand(1, 1, *(DENSENET_MIN_SIZE - 1,) * dims))
     with pytest.raises(ValueError, match=f"at least {DENSENET_MIN_SIZE}"):
         TrainParams(network="densenet121", spatial_size=[64, DENSENET_MIN_SIZE - 1])
