@@ -4,7 +4,14 @@ Three rules: Youden's J (the ROC point furthest above the diagonal, sensitivity 
 blind to prevalence), the highest threshold that reaches a target sensitivity (screening, where
 missing disease costs most), or the highest validation accuracy (when errors of either kind cost
 alike and the deployed prevalence is the validation split's, as in a benchmark scored by accuracy).
-Thresholds are scores the model actually produced, as in sklearn's `roc_curve`.
+Each rule picks a cut between two adjacent validation scores; the threshold sits halfway between
+them (as a decision tree places its splits), not on the lowest score called positive as sklearn's
+`roc_curve` lists it. The validation split is called exactly alike either way, but a new image
+scoring a hair below that one validation image is not called negative by accident of the sample.
+The gain is small: in simulation (binormal scores, 78-98 validation images) the accuracy rule's
+test accuracy rose by 0.0004-0.0006 on average (0.0025 with 30 images) and Youden's balanced
+accuracy moved by -0.0003 to +0.0004; on held-out thirds of BreastMNIST and AdrenalMNIST3D train
+(accuracy rule) it was higher in 4 folds of 6 and the same in 2.
 """
 
 from __future__ import annotations
@@ -58,17 +65,27 @@ def choose_threshold(
     else:
         idx = int(np.argmax(tpr >= target_sensitivity))
         rule = f"as the highest threshold reaching sensitivity >= {target_sensitivity:.2f}"
-    threshold = _finite_threshold(thresholds[idx], p_val)
+    threshold = _between(thresholds, idx, p_val)
     at = classification_metrics(y_val, p_val, threshold)
     description = (
-        f"Threshold {threshold:.4g} chosen on the validation split ({y_val.size} images) {rule}; "
+        f"Threshold {threshold:.4g} chosen on the validation split ({y_val.size} images) {rule}, "
+        "halfway between the validation scores either side of the cut; "
         f"there it gives sensitivity {at['sensitivity']:.3f} and specificity {at['specificity']:.3f}."
     )
     return OperatingPoint(threshold, method, description)
 
 
-def _finite_threshold(threshold: float, scores: np.ndarray) -> float:
-    """roc_curve's first threshold is +inf (call nothing positive); keep it finite for JSON."""
-    if np.isfinite(threshold):
-        return float(threshold)
-    return float(np.nextafter(np.max(scores), np.inf))
+def _between(thresholds: np.ndarray, idx: int, scores: np.ndarray) -> float:
+    """The midpoint between roc_curve's threshold `idx` (the lowest score called positive) and the
+    next lower score; at the ends, just above the highest score (call nothing positive: roc_curve's
+    +inf, kept finite for JSON) or the lowest score itself (call everything positive). A score is
+    called positive at or above the threshold, so the midpoint must lie above the lower score: two
+    scores one float apart have none between them, and then the higher score is the threshold."""
+    if not np.isfinite(thresholds[idx]):
+        return float(np.nextafter(np.max(scores), np.inf))
+    high = float(thresholds[idx])
+    if idx + 1 >= len(thresholds):
+        return high
+    low = float(thresholds[idx + 1])
+    middle = (high + low) / 2
+    return middle if low < middle <= high else high

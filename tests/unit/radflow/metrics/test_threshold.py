@@ -13,7 +13,7 @@ def test_youden_picks_the_score_that_separates_the_classes() -> None:
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.05, 0.1, 0.15, 0.2, 0.25, 0.3])  # perfectly separable, far below 0.5
     point = choose_threshold(y, p, "youden")
-    assert point.threshold == pytest.approx(0.2)
+    assert point.threshold == pytest.approx(0.175)  # halfway between 0.15 and 0.2
     assert point.method == "youden" and "Youden" in point.description
     assert classification_metrics(y, p, point.threshold)["accuracy"] == 1.0
 
@@ -24,7 +24,9 @@ def test_target_sensitivity_takes_the_highest_threshold_that_reaches_it() -> Non
     point = choose_threshold(y, p, "sensitivity", target_sensitivity=0.8)
     m = classification_metrics(y, p, point.threshold)
     assert m["sensitivity"] >= 0.8
-    higher = np.sort(p[p > point.threshold])[0]
+    # the cut sits below the lowest score called positive; one score higher misses the target
+    lowest_called = np.sort(p[p >= point.threshold])[0]
+    higher = np.sort(p[p > lowest_called])[0]
     assert classification_metrics(y, p, higher)["sensitivity"] < 0.8
     assert "0.80" in point.description
 
@@ -49,8 +51,32 @@ def test_accuracy_weighs_errors_by_prevalence_where_youden_does_not() -> None:
     p = np.array([0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.9])
     youden = choose_threshold(y, p, "youden")
     best = choose_threshold(y, p, "accuracy")
-    assert youden.threshold == pytest.approx(0.3)
+    assert youden.threshold == pytest.approx(0.275)
     assert classification_metrics(y, p, youden.threshold)["accuracy"] == pytest.approx(0.7)
-    assert best.threshold == pytest.approx(0.9) and best.method == "accuracy"
+    assert best.threshold == pytest.approx(0.675) and best.method == "accuracy"
     assert classification_metrics(y, p, best.threshold)["accuracy"] == pytest.approx(0.9)
     assert "accuracy" in best.description
+
+
+@pytest.mark.parametrize("method", ["youden", "sensitivity", "accuracy"])
+def test_the_cut_lies_halfway_between_neighbouring_scores(method: str) -> None:
+    """The validation split is called exactly as at the lowest score called positive; the threshold
+    itself is the midpoint of that score and the next lower one."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    p = np.clip(rng.normal(0.35 + 0.3 * y, 0.15), 0, 1)
+    point = choose_threshold(y, p, method, target_sensitivity=0.85)  # type: ignore[arg-type]
+    called = p >= point.threshold
+    lowest_called, highest_not = p[called].min(), p[~called].max()
+    assert point.threshold == pytest.approx((lowest_called + highest_not) / 2)
+    assert np.array_equal(called, p >= lowest_called)
+    assert "halfway" in point.description
+
+
+def test_scores_one_float_apart_keep_the_higher_one_as_the_cut() -> None:
+    low = 0.3
+    high = float(np.nextafter(low, 1.0))
+    y, p = np.array([0, 1]), np.array([low, high])
+    point = choose_threshold(y, p, "accuracy")
+    assert point.threshold == high
+    assert classification_metrics(y, p, point.threshold)["accuracy"] == 1.0
