@@ -8,18 +8,10 @@ from pydantic import Field, model_validator
 
 from radflow.config.base import Section
 
-
-def _densenet_features(size: int) -> int:
-    """Pixels per axis left of `size` after MONAI DenseNet121's stem (7x7 convolution and 3x3 max-pool,
-    stride 2 each) and its three transitions (2x2 average pools)."""
-    size = (size - 1) // 2 + 1
-    size = (size - 1) // 2 + 1
-    for _ in range(3):
-        size //= 2
-    return size
-
-
-DENSENET_MIN_SIZE = next(size for size in range(1, 1024) if _densenet_features(size) >= 1)
+# MONAI's DenseNet121 halves its input five times (stride-2 7x7 convolution and 3x3 max-pool, then three
+# 2x2 average-pool transitions): 29 px leaves 15, 8, 4, 2, 1; 28 px leaves 0 and torch's pooling fails
+# (tests/unit/radflow/models/test_networks.py checks the bound against the network itself).
+DENSENET_MIN_SIZE = 29
 
 
 class AugmentParams(Section):
@@ -69,7 +61,10 @@ class TrainParams(Section):
         max_length=2,
         description="Volume intensity window (HU) mapped to [0, 1].",
     )
-    network: Literal["densenet121", "resnet18", "resnet10", "small_cnn"] = "small_cnn"
+    network: Literal["densenet121", "resnet18", "resnet10", "small_cnn"] = Field(
+        default="small_cnn",
+        description=f"MONAI network; densenet121 needs at least {DENSENET_MIN_SIZE} px on every axis.",
+    )
     width: int = Field(
         default=32, ge=4, description="Channels of the first stage (resnet/small_cnn); doubled per stage."
     )
