@@ -64,7 +64,7 @@ def run(
     def predict(images: np.ndarray) -> np.ndarray:
         return predict_proba(model, images, batch_size=params.batch_size)
 
-    evaluation = evaluate_model(params, model, predict, val, test)
+    evaluation = evaluate_model(params, model, predict, val, test, config.calibration)
     paths = write_outputs(
         evaluation, out_dir, data_counts(split_path), model_info(model_path, config.to_dict())
     )

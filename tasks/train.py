@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from radflow.config import TrainParams, load_section
 from radflow.data.training import fingerprint, load_training_data
 from radflow.errors import ConfigError, user_errors
+from radflow.metrics.calibration import fit_platt
 from radflow.models import distributed
 from radflow.models.checkpoint import load_checkpoint, save_model
 from radflow.models.config import ModelConfig
@@ -140,7 +141,12 @@ def _run(
     skipped = params.ensemble - len(results)
     if skipped:  # the model is the networks that were trained
         config = replace(config, ensemble=len(results))
-    state, val_auc = _combine(results, config, data, device) if ranks.main else ({}, float("nan"))
+    calibration = "none"
+    if ranks.main:
+        state, val_auc, val_logits = _combine(results, config, data, device)
+        config, calibration = _calibrate(params, config, data.val_labels, val_logits)
+    else:
+        state, val_auc = {}, float("nan")
     lineage = {
         "seed": params.seed,
         "ensemble": len(results),
@@ -154,6 +160,7 @@ def _run(
         "max_minutes": params.max_minutes,
         "out_of_time": _each([r.out_of_time for r in results]),
         "networks_skipped": skipped,
+        "calibration": calibration,
     }
     model_path = out_dir / "model.pt"
     if ranks.main:
@@ -266,17 +273,44 @@ def _trained(
 
 def _combine(
     results: list[FitResult], config: ModelConfig, data: TrainData, device: torch.device
-) -> tuple[dict[str, torch.Tensor], float]:
-    """The saved state dict (one network, or the ensemble's members) and its validation AUC."""
+) -> tuple[dict[str, torch.Tensor], float, np.ndarray]:
+    """The saved state dict (one network, or the ensemble's members), its validation AUC and logits."""
     if len(results) == 1:
-        return results[0].state_dict, results[0].best_auc
-    state = {f"members.{m}.{k}": v for m, r in enumerate(results) for k, v in r.state_dict.items()}
+        state = results[0].state_dict
+    else:
+        state = {f"members.{m}.{k}": v for m, r in enumerate(results) for k, v in r.state_dict.items()}
     model = build_model(config).to(device)
     model.load_state_dict(state)
-    logits = predict_logits(model, data.val_images, flip_dims=config.tta_flip_dims)
+    logits = predict_logits(model, data.val_images, flip_dims=config.tta_flip_dims).numpy()
+    if len(results) == 1:
+        return state, results[0].best_auc, logits
     if len(np.unique(data.val_labels)) < 2:
-        return state, float("nan")
-    return state, float(roc_auc_score(data.val_labels, logits.numpy()))
+        return state, float("nan"), logits
+    return state, float(roc_auc_score(data.val_labels, logits)), logits
+
+
+def _calibrate(
+    params: TrainParams, config: ModelConfig, val_labels: np.ndarray, val_logits: np.ndarray
+) -> tuple[ModelConfig, str]:
+    """The config with train.calibration's Platt scaling fitted to the validation logits, and its name."""
+    if params.calibration == "none":
+        return config, "none"
+    platt = fit_platt(val_labels, val_logits)
+    if platt is None:
+        log.warning(
+            "train: probabilities left uncalibrated: Platt scaling on the %d val samples found no "
+            "rising map from the network's score to the label (one label only, or scores that do not "
+            "rise with it there); check the split and the validation AUC, or set train.calibration: none.",
+            len(val_labels),
+        )
+        return config, "none"
+    log.info(
+        "train: probabilities Platt-scaled on %d val samples: sigmoid(%.4g * logit %+.4g)",
+        len(val_labels),
+        platt.scale,
+        platt.shift,
+    )
+    return replace(config, calibration=(platt.scale, platt.shift)), "platt"
 
 
 def _device(params: TrainParams) -> torch.device:

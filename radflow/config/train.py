@@ -113,6 +113,12 @@ class TrainParams(Section):
     tta_flip: bool = Field(
         default=False, description="Average predictions over the augmentation flips at evaluation."
     )
+    calibration: Literal["platt", "none"] = Field(
+        default="platt",
+        description="Probabilities the model reports: platt fits sigmoid(scale * logit + shift) to the "
+        "validation split after training (monotone: AUC and rankings unchanged; it undoes the high "
+        "probabilities a class-balanced loss gives), none keeps the raw sigmoid of the logit.",
+    )
     max_minutes: float | None = Field(
         default=None,
         gt=0,

@@ -70,8 +70,9 @@ def load_training_data(
 
 def fingerprint(params: TrainParams, config: ModelConfig, data: TrainData) -> str:
     """Hash of the knobs, the model config and the exact input tensors: checkpoints resume only on a match."""
-    # the time limit decides where a run stops, not what it computes: raising it resumes the run
-    digest = hashlib.sha256(params.model_dump_json(exclude={"resume", "max_minutes"}).encode())
+    # the time limit decides where a run stops, not what it computes: raising it resumes the run;
+    # calibration is fitted after training, so changing it re-fits two numbers, not the networks
+    digest = hashlib.sha256(params.model_dump_json(exclude={"resume", "max_minutes", "calibration"}).encode())
     digest.update(repr(sorted(config.to_dict().items())).encode())
     for tensor in (data.train_images, data.train_labels, data.val_images):
         digest.update(tensor.contiguous().numpy().tobytes())

@@ -3,12 +3,24 @@
 Expected calibration error (Guo et al., ICML 2017): probabilities are put into equal-width bins;
 ECE is the image-weighted mean of |observed positive fraction - mean predicted probability| over
 the bins. The same bins feed the reliability plot, so the number and the picture agree.
+
+Platt scaling (Platt 1999; the `sigmoid` method of scikit-learn's CalibratedClassifierCV) maps a
+model's logit f to sigmoid(scale * f + shift), the two numbers fitted on the validation split by
+maximum likelihood against Platt's smoothed targets ((n+ + 1)/(n+ + 2) for positives, 1/(n- + 2)
+for negatives), which keep the fit finite when validation is perfectly separated. It is monotone,
+so AUC and every ranking stay as they were; what changes is what a probability means. A
+class-balanced loss (pos_weight) trains the network as if both classes were equally common, so its
+raw probabilities run high at the real prevalence: Platt's shift is what removes that.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 from sklearn.metrics import brier_score_loss
 
 COLUMNS = ["bin", "lower", "upper", "count", "mean_predicted", "fraction_positive"]
@@ -53,3 +65,46 @@ def brier_score(y_true: np.ndarray, y_prob: np.ndarray) -> float | None:
     if len(y_true) == 0:
         return None
     return float(brier_score_loss(np.asarray(y_true), np.asarray(y_prob), labels=[0, 1]))
+
+
+@dataclass(frozen=True)
+class Platt:
+    """sigmoid(scale * logit + shift): the model's calibrated probability."""
+
+    scale: float
+    shift: float
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw logits, float64."""
+        return np.asarray(expit(self.scale * np.asarray(logits, dtype=np.float64) + self.shift))
+
+
+def fit_platt(y_true: np.ndarray, logits: np.ndarray) -> Platt | None:
+    """Platt scaling fitted to labelled logits; None when it cannot calibrate them.
+
+    None when the labels hold one class (nothing to fit) or when the fitted scale is not positive
+    (the logits rank the labels no better than chance, and a reversed map would flip every call).
+    """
+    y = np.asarray(y_true, dtype=np.float64).ravel()
+    f = np.asarray(logits, dtype=np.float64).ravel()
+    if len(y) != len(f):
+        raise ValueError(f"{len(y)} labels but {len(f)} logits")
+    n_pos = float(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0 or not np.all(np.isfinite(f)):
+        return None
+    target = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = w[0] * f + w[1]
+        nll = -float(np.sum(target * log_expit(z) + (1 - target) * log_expit(-z)))
+        residual = expit(z) - target
+        return nll, np.array([np.sum(residual * f), np.sum(residual)])
+
+    # start from the prior's log-odds: the optimum when the logits carry no information
+    start = np.array([0.0, float(np.log((n_pos + 1) / (n_neg + 1)))])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B")
+    scale, shift = (float(v) for v in result.x)
+    if not (np.isfinite(scale) and np.isfinite(shift)) or scale <= 0:
+        return None
+    return Platt(scale, shift)

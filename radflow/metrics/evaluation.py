@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 from torch import nn
 
 from radflow.config.evaluate import EvaluateParams
@@ -87,17 +88,33 @@ def split_summary(
 
 
 def evaluate_model(
-    params: EvaluateParams, model: nn.Module, predict: Predict, val: SplitData, test: SplitData
+    params: EvaluateParams,
+    model: nn.Module,
+    predict: Predict,
+    val: SplitData,
+    test: SplitData,
+    calibration: tuple[float, float] = (1.0, 0.0),
 ) -> Evaluation:
-    """Choose the operating point on val, then measure test every way the report shows."""
+    """Choose the operating point on val, then measure test every way the report shows.
+
+    `calibration` is the Platt scaling `predict` applies (the model's); when it is not the identity,
+    test also gets `ece_uncalibrated`, the ECE of the raw probabilities, so the report shows what
+    the scaling did.
+    """
     val_probs, test_probs = predict(val.images), predict(test.images)
     point = choose_threshold(val.labels, val_probs, params.operating_point, params.target_sensitivity)
     t = point.threshold
     cam, layer = _gradcam_examples(params, model, test, test_probs, t)
+    test_summary = split_summary(test.labels, test_probs, test.rows, t, params)
+    if tuple(calibration) != (1.0, 0.0):
+        raw = uncalibrated(test_probs, calibration)
+        test_summary["ece_uncalibrated"] = expected_calibration_error(
+            test.labels, raw, params.calibration_bins
+        )
     return Evaluation(
         operating_point=point,
         val=split_summary(val.labels, val_probs, val.rows, t, params),
-        test=split_summary(test.labels, test_probs, test.rows, t, params),
+        test=test_summary,
         test_labels=np.asarray(test.labels).astype(np.int64),
         test_probs=test_probs,
         calibration=reliability_bins(test.labels, test_probs, params.calibration_bins),
@@ -118,6 +135,12 @@ def evaluate_model(
         gradcam_layer=layer,
         gradcam_layer_configured=params.gradcam.layer is not None,
     )
+
+
+def uncalibrated(probs: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """The raw sigmoid probabilities behind Platt-scaled ones: sigmoid((logit(p) - shift) / scale)."""
+    scale, shift = calibration
+    return np.asarray(expit((logit(np.asarray(probs, dtype=np.float64)) - shift) / scale))
 
 
 def _gradcam_examples(

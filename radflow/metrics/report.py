@@ -196,8 +196,22 @@ def _calibration(ev: Evaluation, context: ReportContext) -> str:
         f"<p>Expected calibration error (ECE) {fmt(ev.test['ece'])}; Brier score {fmt(ev.test['brier'])}. "
         "ECE is the average gap between the predicted probability and how often the finding was actually "
         f"present, over {len(ev.calibration)} non-empty probability bins; 0 is perfect.</p>"
+        + _scaling(ev)
         + _figures(context, ["calibration"])
         + table(ev.calibration[["lower", "upper", "count", "mean_predicted", "fraction_positive"]])
+    )
+
+
+def _scaling(ev: Evaluation) -> str:
+    """What the model's Platt scaling (fitted on validation at training) did to the test ECE."""
+    raw = ev.test.get("ece_uncalibrated")
+    if raw is None:
+        return "<p>The probabilities are the network's own (no calibration fitted).</p>"
+    return (
+        "<p>The probabilities were Platt-scaled on the validation split when the model was trained "
+        "(a monotone map of the network's score: the ranking and the AUC are unchanged, and the "
+        f"threshold was chosen on the scaled values); the network's raw probabilities had a test ECE of "
+        f"{fmt(raw)}.</p>"
     )
 
 

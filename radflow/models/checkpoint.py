@@ -60,6 +60,7 @@ def load_model(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
     model.eval()
     # predict_proba reads this so evaluation applies the same test-time flips as validation did
     model.radflow_tta_flip_dims = config.tta_flip_dims  # type: ignore[assignment]
+    model.radflow_calibration = config.calibration  # type: ignore[assignment]
     return model, config
 
 

@@ -25,6 +25,9 @@ class ModelConfig:
     tta_flip_dims: tuple[int, ...] = field(default_factory=tuple)
     # members trained from consecutive seeds whose logits are averaged (1 = a single network)
     ensemble: int = 1
+    # (scale, shift): probabilities are sigmoid(scale * logit + shift), Platt scaling fitted on the
+    # validation split by the train stage (train.calibration); (1, 0) leaves the logits as they are
+    calibration: tuple[float, float] = (1.0, 0.0)
 
     @property
     def spatial_dims(self) -> int:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from radflow.metrics.calibration import Platt
+
 
 def predict_logits(
     model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256, flip_dims: Sequence[int] = ()
@@ -27,13 +29,20 @@ def predict_logits(
 
 
 def predict_proba(
-    model: torch.nn.Module, images: np.ndarray, batch_size: int = 256, flip_dims: Sequence[int] | None = None
+    model: torch.nn.Module,
+    images: np.ndarray,
+    batch_size: int = 256,
+    flip_dims: Sequence[int] | None = None,
+    calibrated: bool = True,
 ) -> np.ndarray:
     """P(label = 1) per sample (N,) for preprocessed images (N, C, *spatial) from load_split_arrays.
 
-    flip_dims defaults to the test-time flips the model was trained to use (set by load_model).
+    flip_dims defaults to the test-time flips the model was trained to use, and the probabilities
+    are the model's calibrated ones (its Platt scaling; `calibrated=False`: the raw sigmoid), both
+    as load_model set them.
     """
     if flip_dims is None:
         flip_dims = tuple(getattr(model, "radflow_tta_flip_dims", ()))
     logits = predict_logits(model, torch.as_tensor(images, dtype=torch.float32), batch_size, flip_dims)
-    return torch.sigmoid(logits).numpy().astype(np.float64)
+    scale, shift = getattr(model, "radflow_calibration", (1.0, 0.0)) if calibrated else (1.0, 0.0)
+    return Platt(scale, shift).apply(logits.numpy())

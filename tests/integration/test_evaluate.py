@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,10 +15,13 @@ import torch
 from cleandata import write_clean_dir
 
 from radflow.config import EvaluateParams, SplitParams
+from radflow.data.dataset import load_split_arrays
 from radflow.errors import InputError
-from radflow.models.checkpoint import save_model
+from radflow.metrics.calibration import expected_calibration_error
+from radflow.models.checkpoint import load_model, save_model
 from radflow.models.config import ModelConfig
 from radflow.models.networks import build_network
+from radflow.models.predict import predict_proba
 from tasks.evaluate import run
 from tasks.split import run as run_split
 
@@ -106,6 +110,33 @@ def test_report_is_self_contained_and_names_no_patient(
         assert key not in html
     assert "1.2.826" not in html  # no raw UID of the cohort
     assert "config.network" in html and "small_cnn" in html
+
+
+def test_a_calibrated_model_reports_its_raw_ece_beside_the_scaled_one(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    clean, split, model = inputs
+    assert (
+        "ece_uncalibrated"
+        not in json.loads((run(PARAMS, model, clean, split, tmp_path / "plain").metrics_path).read_text())[
+            "test"
+        ]
+    )
+    saved = torch.load(model, weights_only=True)
+    config = replace(ModelConfig.from_dict(saved["config"]), calibration=(0.5, -1.0))
+    scaled = tmp_path / "scaled.pt"
+    save_model(scaled, saved["state_dict"], config, saved["lineage"])
+    result = run(PARAMS, scaled, clean, split, tmp_path / "scaled")
+    test = json.loads(result.metrics_path.read_text())["test"]
+    network, _ = load_model(scaled)
+    images, labels, _ = load_split_arrays(clean, split, config, "test")
+    raw = predict_proba(network, images, calibrated=False)
+    assert test["ece_uncalibrated"] == pytest.approx(expected_calibration_error(labels, raw, 10), abs=1e-9)
+    assert test["ece"] == pytest.approx(
+        expected_calibration_error(labels, predict_proba(network, images), 10), abs=1e-9
+    )
+    assert test["ece"] != pytest.approx(test["ece_uncalibrated"])
+    assert "Platt-scaled" in result.report_path.read_text()
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from cleandata import write_clean_dir
+from sklearn.metrics import roc_auc_score
 
 from radflow.config import SplitParams, TrainParams
 from radflow.data.dataset import ROW_COLUMNS, load_split_arrays
@@ -211,8 +212,41 @@ def test_ensemble_members_are_saved_and_averaged(tmp_path: Path) -> None:
     with torch.no_grad():
         members = torch.stack([m(torch.from_numpy(images)) for m in model.members]).mean(0)  # type: ignore[union-attr]
     np.testing.assert_allclose(
-        predict_proba(model, images), torch.sigmoid(members).reshape(-1).numpy(), rtol=1e-5
+        predict_proba(model, images, calibrated=False), torch.sigmoid(members).reshape(-1).numpy(), rtol=1e-5
     )
+
+
+def test_probabilities_are_platt_scaled_on_val_and_none_keeps_the_networks(tmp_path: Path) -> None:
+    clean, split = _split(tmp_path, patients=36, studies_per_patient=2, size=16)
+    params = TrainParams(
+        modalities=["CR"], spatial_size=[16, 16], network="small_cnn", width=8, epochs=4, batch_size=16,
+        learning_rate=0.01, augment=AUGMENT, device="cpu",  # type: ignore[arg-type]
+    )  # fmt: skip
+    result = run(params, clean, split, tmp_path / "m", tmp_path / "ck", tmp_path / "r")
+    model, config = load_model(result.model_path)
+    assert torch.load(result.model_path, weights_only=True)["lineage"]["calibration"] == "platt"
+    scale, shift = config.calibration
+    assert scale > 0 and (scale, shift) != (1.0, 0.0)
+    images, labels, _ = load_split_arrays(clean, split, config, "val")
+    scaled, raw = predict_proba(model, images), predict_proba(model, images, calibrated=False)
+    logits = np.log(raw / (1 - raw))
+    np.testing.assert_allclose(scaled, 1 / (1 + np.exp(-(scale * logits + shift))), rtol=1e-6)
+    assert roc_auc_score(labels, scaled) == roc_auc_score(labels, raw)
+    # fitted to val: the scaled probabilities sum to Platt's smoothed targets there
+    n_pos, n_neg = int(labels.sum()), int((labels == 0).sum())
+    smoothed = n_pos * (n_pos + 1) / (n_pos + 2) + n_neg / (n_neg + 2)
+    assert scaled.sum() == pytest.approx(smoothed, abs=1e-3) and raw.sum() != pytest.approx(smoothed, abs=0.1)
+
+    # calibration is not in the checkpoints' fingerprint: `none` reuses the trained networks
+    plain = run(
+        params.model_copy(update={"calibration": "none"}), clean, split, tmp_path / "m2", tmp_path / "ck",
+        tmp_path / "r2",
+    )  # fmt: skip
+    assert plain.resumed_from == 4
+    model2, config2 = load_model(plain.model_path)
+    assert config2.calibration == (1.0, 0.0)
+    assert torch.load(plain.model_path, weights_only=True)["lineage"]["calibration"] == "none"
+    np.testing.assert_array_equal(predict_proba(model2, images), raw)
 
 
 @pytest.mark.parametrize("select", ["best", "last"])
