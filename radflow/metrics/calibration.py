@@ -83,7 +83,8 @@ def fit_platt(y_true: np.ndarray, logits: np.ndarray) -> Platt | None:
     """Platt scaling fitted to labelled logits; None when it cannot calibrate them.
 
     None when the labels hold one class (nothing to fit) or when the fitted scale is not positive
-    (the logits rank the labels no better than chance, and a reversed map would flip every call).
+    (the probability does not rise with the score there, as on a few weakly ranked images; a
+    reversed map would flip every call).
     """
     y = np.asarray(y_true, dtype=np.float64).ravel()
     f = np.asarray(logits, dtype=np.float64).ravel()
